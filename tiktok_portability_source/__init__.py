@@ -1,0 +1,220 @@
+"""dlt source for a TikTok user's own data: one resource per data scope, built from ``layouts.ENTITIES``.
+
+Archives are opened once by a hidden ``exports`` resource and fanned out to one transformer per
+table, so each archive is parsed a single time. Every table merges on a deterministic ``row_key``
+(loading an archive twice adds nothing); event tables skip rows already covered for that user
+(see ``history.py``); followers/following keep first-seen / last-seen / disappeared-at history;
+``profile`` keeps one row per export.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.sources import DltResource
+
+from . import destination, history, settings
+from .archive import OpenedArchive, open_archive
+from .layouts import BY_TABLE, ENTITIES, Entity
+from .records import TIMESTAMP, gather, keyed_table, row_keys, section_rows, typed_columns
+
+log = logging.getLogger(__name__)
+
+MERGE = {"disposition": "merge", "strategy": "delete-insert"}
+
+
+@dataclass(frozen=True)
+class ArchiveInput:
+    """An archive to load, with what the caller knows better than the archive (API mode)."""
+
+    path: Path
+    user_id: str | None = None
+    exported_at: datetime | None = None
+
+
+def _as_input(item: str | Path | ArchiveInput, user_id: str | None) -> ArchiveInput:
+    if isinstance(item, ArchiveInput):
+        return item if item.user_id or not user_id else ArchiveInput(item.path, user_id, item.exported_at)
+    return ArchiveInput(Path(item), user_id)
+
+
+@dlt.source(name="tiktok_portability", max_table_nesting=0)
+def tiktok_portability(
+    archives: Sequence[str | Path | ArchiveInput] = dlt.config.value,
+    user_id: str | None = None,
+    skip_loaded_windows: bool = True,
+    batch_rows: int = settings.BATCH_ROWS,
+) -> list[DltResource]:
+    """Load one or more exports. ``user_id`` overrides the profile username (required without a profile).
+
+    ``skip_loaded_windows=False`` sends every row and relies on the merge alone: slower, but exact even
+    when a later export lost events inside a window an earlier export already covered.
+    """
+    inputs = [_as_input(a, user_id) for a in archives]
+    run_snapshots: dict[tuple[str, str], dict[str, history.Observation]] = {}
+
+    @dlt.resource(name="exports", selected=False)
+    def exports() -> Iterator[OpenedArchive]:
+        for item in inputs:
+            log.info("reading %s", item.path.name)
+            yield open_archive(item.path, user_id=item.user_id, exported_at=item.exported_at)
+
+    def event_resource(entity: Entity) -> DltResource:
+        @dlt.transformer(data_from=exports, name=entity.table, write_disposition=MERGE, primary_key="row_key")
+        def rows(archive: OpenedArchive) -> Iterator[pa.Table]:
+            table = section_rows(entity, archive.sections_for(entity.table), archive.user_id, archive.sha256)
+            if table is None:
+                return
+            if entity.kind == "messages":
+                owner = archive.owner_username or archive.user_id
+                table = table.append_column("is_own", pc.fill_null(pc.equal(table["sender"], owner), False))
+            table = _drop_empty_rows(table, entity)
+            if skip_loaded_windows and entity.time_column:
+                table = _skip_covered(table, entity.time_column, archive.user_id)
+            log.info("%s: %d rows of %s to merge", archive.name, table.num_rows, entity.table)
+            yield from table.to_batches(max_chunksize=batch_rows)
+
+        return rows
+
+    def snapshot_resource(entity: Entity) -> DltResource:
+        @dlt.transformer(data_from=exports, name=entity.table, write_disposition=MERGE, primary_key="row_key")
+        def rows(archive: OpenedArchive) -> Iterator[pa.Table]:
+            if not archive.has_section(entity.table):
+                return  # not in this export: says nothing about (un)follows
+            current = _snapshot_names(entity, archive)
+            state = dlt.current.resource_state().setdefault("snapshots", {})
+            times = sorted({*state.get(archive.user_id, []), archive.exported_at.isoformat()})
+            state[archive.user_id] = times
+            cache_key = (entity.table, archive.user_id)
+            if cache_key not in run_snapshots:
+                run_snapshots[cache_key] = _previous_observations(entity.table, archive.user_id)
+            merged = history.merge_snapshot(run_snapshots[cache_key], current, archive.exported_at)
+            run_snapshots[cache_key] = merged
+            rows_ = history.snapshot_rows(merged, [datetime.fromisoformat(t) for t in times])
+            yield _snapshot_table(entity, archive, rows_)
+
+        return rows
+
+    @dlt.transformer(data_from=exports, name="profile", write_disposition=MERGE, primary_key="row_key")
+    def profile(archive: OpenedArchive) -> Iterator[pa.Table]:
+        entity = BY_TABLE["profile"]
+        sections = archive.sections_for("profile")
+        items = [item for s in sections for item in s.items][:1]
+        if not items:
+            return
+        columns = typed_columns(entity, gather(items, entity.columns))
+        exported = pa.array([archive.exported_at], TIMESTAMP)
+        yield keyed_table(archive.user_id, row_keys(archive.user_id, "profile", {"exported_at": exported},
+                                                    ("exported_at",), 1), {
+            "exported_at": exported,
+            **columns,
+            "followers_listed": pa.array([_list_length(archive, "followers")], pa.int64()),
+            "following_listed": pa.array([_list_length(archive, "following")], pa.int64()),
+            "archive_sha256": pa.array([archive.sha256], pa.string()),
+        })
+
+    @dlt.transformer(data_from=exports, name="unparsed_sections", write_disposition=MERGE, primary_key="row_key")
+    def unparsed_sections(archive: OpenedArchive) -> Iterator[list[dict[str, Any]]]:
+        rows_ = []
+        for section in archive.unparsed:
+            key = row_keys(archive.user_id, "unparsed_sections",
+                           {"a": pa.array([archive.sha256]), "p": pa.array([section.path])}, ("a", "p"), 1)
+            rows_.append({"user_id": archive.user_id, "row_key": key[0].as_py(), "archive": archive.name,
+                          "archive_sha256": archive.sha256, "path": section.path,
+                          "item_count": section.item_count, "size_bytes": section.size_bytes})
+        if rows_:
+            yield rows_
+
+    @dlt.transformer(data_from=exports, name="archives", write_disposition=MERGE, primary_key="row_key")
+    def archives_loaded(archive: OpenedArchive) -> Iterator[dict[str, Any]]:
+        key = row_keys(archive.user_id, "archives", {"a": pa.array([archive.sha256])}, ("a",), 1)
+        yield {
+            "user_id": archive.user_id, "row_key": key[0].as_py(), "archive_sha256": archive.sha256,
+            "archive": archive.name, "data_format": archive.data_format, "family": archive.family,
+            "exported_at": archive.exported_at, "loaded_at": datetime.now(timezone.utc),
+            "tables": ",".join(sorted(t for t, s in archive.sections.items() if any(x.items for x in s))),
+            "unparsed_count": sum(1 for u in archive.unparsed if u.item_count),
+        }
+
+    resources: list[DltResource] = [exports]
+    for entity in ENTITIES:
+        if entity.kind in ("events", "messages"):
+            resources.append(event_resource(entity))
+        elif entity.kind == "snapshot":
+            resources.append(snapshot_resource(entity))
+    resources += [profile, unparsed_sections, archives_loaded]
+    return resources
+
+
+def _drop_empty_rows(table: pa.Table, entity: Entity) -> pa.Table:
+    """An item whose every field is empty (``{}``, all sentinels) is not a row."""
+    names = [c.name for c in entity.columns if c.name in table.column_names]
+    if not names:
+        return table
+    any_value = pc.is_valid(table[names[0]])
+    for name in names[1:]:
+        any_value = pc.or_(any_value, pc.is_valid(table[name]))
+    return table.filter(any_value)
+
+
+def _skip_covered(table: pa.Table, time_column: str, user_id: str) -> pa.Table:
+    """Drop rows inside windows already loaded for this user, then widen the windows."""
+    coverage = dlt.current.resource_state().setdefault("coverage", {})
+    intervals = coverage.get(user_id, [])
+    times = table[time_column].combine_chunks()
+    bounds = history.time_range(times)
+    if intervals:
+        table = table.filter(pc.invert(history.covered_mask(times, intervals)))
+    if bounds:
+        coverage[user_id] = history.add_interval(intervals, *bounds)
+    return table
+
+
+def _snapshot_names(entity: Entity, archive: OpenedArchive) -> dict[str, datetime | None]:
+    items = [item for s in archive.sections_for(entity.table) for item in s.items]
+    if not items:
+        return {}
+    columns = typed_columns(entity, gather(items, entity.columns))
+    names = columns["username"].to_pylist()
+    followed = columns["followed_at"].to_pylist()
+    current: dict[str, datetime | None] = {}
+    for name, when in zip(names, followed):
+        if name is not None and (name not in current or (when and (current[name] or when) <= when)):
+            current[name] = when
+    return current
+
+
+def _previous_observations(table: str, user_id: str) -> dict[str, history.Observation]:
+    rows = destination.previous_snapshot(dlt.current.pipeline(), table, user_id)
+    return {r[0]: history.Observation(r[0], _aware(r[1]), _aware(r[2]), _aware(r[3])) for r in rows}
+
+
+def _aware(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def _snapshot_table(entity: Entity, archive: OpenedArchive, rows: list[dict[str, Any]]) -> pa.Table:
+    usernames = pa.array([r["username"] for r in rows], pa.string())
+    keys = row_keys(archive.user_id, entity.table, {"username": usernames}, ("username",), len(rows))
+    return keyed_table(archive.user_id, keys, {
+        "username": usernames,
+        **{name: pa.array([r[name] for r in rows], TIMESTAMP)
+           for name in ("followed_at", "first_seen_at", "last_seen_at", "disappeared_at")},
+        "is_current": pa.array([r["is_current"] for r in rows], pa.bool_()),
+    })
+
+
+def _list_length(archive: OpenedArchive, table: str) -> int | None:
+    if not archive.has_section(table):
+        return None
+    return sum(len(s.items) for s in archive.sections_for(table))

@@ -1,0 +1,61 @@
+"""Constants shared by the API client, the fake API, the reader and the CLI.
+
+Values come from ``shared/reference/tiktok-api.md`` and ``export-formats.md``; keep them here so
+that a change in TikTok's documentation is a one-line edit.
+"""
+
+from __future__ import annotations
+
+# --- API -------------------------------------------------------------------------------------
+API_BASE_URL = "https://open.tiktokapis.com"
+AUTHORIZE_URL = "https://www.tiktok.com/v2/auth/authorize/"
+
+TOKEN_PATH = "/v2/oauth/token/"
+REVOKE_PATH = "/v2/oauth/revoke/"
+AUTHORIZE_PATH = "/v2/auth/authorize/"  # served by the fake API on its own host
+ADD_PATH = "/v2/user/data/add/"
+CHECK_PATH = "/v2/user/data/check/"
+DOWNLOAD_PATH = "/v2/user/data/download/"
+CANCEL_PATH = "/v2/user/data/cancel/"
+
+CHECK_FIELDS = ("request_id", "apply_time", "collect_time", "status", "data_format", "category_selection_list")
+
+DATA_FORMATS = ("json", "text")
+CATEGORIES = ("all_data", "video", "profile", "activity", "direct_message")
+
+# scope data type -> categories it satisfies (tiktok-api.md §3.1)
+SCOPE_CATEGORIES: dict[str, frozenset[str]] = {
+    "all": frozenset({"all_data", "profile", "video", "activity", "direct_message"}),
+    "postsandprofile": frozenset({"profile", "video"}),
+    "activity": frozenset({"activity"}),
+    "directmessages": frozenset({"direct_message"}),
+}
+BASIC_SCOPE = "user.info.basic"
+PORTABILITY_SCOPES = tuple(
+    f"portability.{kind}.{grant}" for kind in SCOPE_CATEGORIES for grant in ("single", "ongoing")
+)
+
+# request statuses (tiktok-api.md §4.2); "downloading" means ready to download
+STATUS_PENDING = "pending"
+STATUS_READY = "downloading"
+STATUS_EXPIRED = "expired"
+STATUS_CANCELLED = "cancelled"
+TERMINAL_STATUSES = frozenset({STATUS_EXPIRED, STATUS_CANCELLED})
+
+ZIP_MAGIC = b"PK\x03\x04"
+
+# --- limits ----------------------------------------------------------------------------------
+MAX_ARCHIVE_BYTES = 2 * 1024**3  # a downloaded or given ZIP
+MAX_MEMBER_BYTES = 1 * 1024**3  # one uncompressed member
+MAX_COMPRESSION_RATIO = 200  # zip-bomb guard for a member larger than 1 MiB
+MAX_MEMBERS = 20_000
+
+TOKEN_REFRESH_MARGIN_SECONDS = 300
+WEBHOOK_TOLERANCE_SECONDS = 300
+ONGOING_MIN_INTERVAL_SECONDS = 24 * 3600
+
+# --- pipeline --------------------------------------------------------------------------------
+PIPELINE_NAME = "tiktok_portability"  # no "__": dlt issue #3427
+DEFAULT_DATASET = "tiktok"
+DEFAULT_DUCKDB = "tiktok_portability.duckdb"
+BATCH_ROWS = 200_000
