@@ -1,0 +1,867 @@
+"""Login Kit v2 OAuth: authorize URL with PKCE, callback parsing, token exchange/refresh/revoke,
+a file token store for many users, and a manager that honours refresh-token rotation.
+
+TikTok rotates the refresh token on every refresh and kills the old one at once
+(tiktok-api.md §2.4), so the new pair is written to disk *before* the new access token is used,
+and refreshes are serialised across processes with a lock file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.server
+import json
+import logging
+import os
+import secrets
+import stat
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping
+from urllib.parse import quote, unquote, unquote_plus, urlencode, urlsplit
+
+import httpx
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from . import settings
+from .errors import (
+    AccessDenied,
+    InvalidGrant,
+    OAuthError,
+    OAuthRetryable,
+    ReauthorizationRequired,
+    TokenStoreError,
+    TransportError,
+    mask,
+    oauth_error_from_body,
+    register_secret,
+)
+
+try:  # POSIX only; elsewhere the store works without cross-process locking
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+PKCE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+
+
+def utcnow() -> datetime:
+    """The default clock: aware UTC now."""
+    return datetime.now(timezone.utc)
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+# --- PKCE and the authorize URL --------------------------------------------------------------
+
+
+def new_code_verifier(length: int = 64) -> str:
+    """A random PKCE verifier: 43–128 characters from ``A-Z a-z 0-9 - . _ ~``."""
+    if not 43 <= length <= 128:
+        raise ValueError("PKCE verifier length must be 43..128")
+    return "".join(secrets.choice(PKCE_ALPHABET) for _ in range(length))
+
+
+def code_challenge(verifier: str) -> str:
+    """TikTok's S256 challenge: **hex**-encoded SHA-256 of the verifier (not base64url)."""
+    if not 43 <= len(verifier) <= 128 or any(c not in PKCE_ALPHABET for c in verifier):
+        raise ValueError("invalid PKCE code verifier")
+    return hashlib.sha256(verifier.encode("ascii")).hexdigest()
+
+
+def new_state() -> str:
+    """An unguessable CSRF ``state`` value."""
+    return secrets.token_urlsafe(24)
+
+
+def _scope_list(scopes: str | Iterable[str]) -> list[str]:
+    items = scopes.split(",") if isinstance(scopes, str) else list(scopes)
+    out: list[str] = []
+    for s in (str(x).strip() for x in items):
+        if s and s not in out:
+            out.append(s)
+    return out
+
+
+def authorize_url(
+    client_key: str,
+    redirect_uri: str,
+    scopes: str | Iterable[str],
+    state: str,
+    code_challenge: str | None = None,
+    authorize_base: str = settings.AUTHORIZE_URL,
+    disable_auto_auth: bool | int | None = None,
+) -> str:
+    """Build the Login Kit authorize URL (§2.2): comma-separated ``scope``, PKCE when given."""
+    scope_list = _scope_list(scopes)
+    if not scope_list:
+        raise ValueError("at least one scope is required")
+    if not state:
+        raise ValueError("state is required (CSRF protection)")
+    params: list[tuple[str, str]] = [
+        ("client_key", client_key),
+        ("response_type", "code"),
+        ("scope", ",".join(scope_list)),
+        ("redirect_uri", redirect_uri),
+        ("state", state),
+    ]
+    if disable_auto_auth is not None:
+        params.append(("disable_auto_auth", "1" if int(disable_auto_auth) else "0"))
+    if code_challenge:
+        params += [("code_challenge", code_challenge), ("code_challenge_method", "S256")]
+    query = urlencode(params, quote_via=quote, safe=",")
+    return f"{authorize_base}{'&' if '?' in authorize_base else '?'}{query}"
+
+
+@dataclass(frozen=True, repr=False)
+class Callback:
+    """What the redirect carried: the (decoded) code and the scopes actually granted."""
+
+    code: str
+    scopes: tuple[str, ...]
+    state: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Callback(code={mask(self.code)}, scopes={self.scopes!r})"
+
+
+def _query_pairs(url_or_query: str) -> dict[str, str]:
+    """Split a query; ``code`` is percent-decoded without turning ``+`` into a space."""
+    query = url_or_query
+    if "://" in url_or_query or url_or_query.startswith("/"):
+        query = urlsplit(url_or_query).query
+    query = query.lstrip("?").split("#", 1)[0]
+    out: dict[str, str] = {}
+    for part in query.split("&"):
+        if not part:
+            continue
+        key, _, value = part.partition("=")
+        key = unquote_plus(key)
+        out.setdefault(key, unquote(value) if key == "code" else unquote_plus(value))
+    return out
+
+
+def parse_callback(url_or_query: str, expected_state: str) -> Callback:
+    """Validate the redirect (state, error) and return the code and granted scopes (§2.3)."""
+    if not expected_state:
+        raise ValueError("expected_state is required (CSRF protection)")
+    params = _query_pairs(url_or_query)
+    state = params.get("state")
+    error = params.get("error")
+    if error and state is None:
+        raise oauth_error_from_body(
+            {"error": error, "error_description": params.get("error_description", "")}
+        )
+    if not secrets.compare_digest(
+        (state or "").encode(), expected_state.encode()
+    ):
+        raise OAuthError("state_mismatch", "the callback state does not match this login attempt")
+    if error:
+        raise oauth_error_from_body(
+            {"error": error, "error_description": params.get("error_description", "")}
+        )
+    code = params.get("code")
+    if not code:
+        raise OAuthError("missing_code", "the callback carries neither a code nor an error")
+    register_secret(code)
+    return Callback(code=code, scopes=tuple(_scope_list(params.get("scopes", ""))), state=state)
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+def _dt(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return _aware(value)
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, timezone.utc)
+    return _aware(datetime.fromisoformat(str(value)))
+
+
+@dataclass(frozen=True, repr=False)
+class TokenSet:
+    """One user's token pair with absolute expiry times (UTC)."""
+
+    open_id: str
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+    refresh_expires_at: datetime
+    scopes: tuple[str, ...] = ()
+    token_type: str = "Bearer"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "expires_at", _aware(self.expires_at))
+        object.__setattr__(self, "refresh_expires_at", _aware(self.refresh_expires_at))
+        object.__setattr__(self, "scopes", tuple(self.scopes))
+        register_secret(self.access_token)
+        register_secret(self.refresh_token)
+
+    def __repr__(self) -> str:
+        return (
+            f"TokenSet(open_id={self.open_id!r}, access_token={mask(self.access_token)}, "
+            f"refresh_token={mask(self.refresh_token)}, expires_at={self.expires_at.isoformat()}, "
+            f"refresh_expires_at={self.refresh_expires_at.isoformat()}, scopes={self.scopes!r})"
+        )
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_response(
+        cls, body: Mapping[str, Any], now: datetime, previous: "TokenSet | None" = None
+    ) -> "TokenSet":
+        """Parse the flat token body (§2.4); expiry = ``now`` + ``expires_in``.
+
+        Fields a refresh reply might omit (scope, refresh token) fall back to ``previous``.
+        """
+        now = _aware(now)
+        try:
+            access = str(body["access_token"])
+            expires_in = int(body["expires_in"])
+        except (KeyError, TypeError, ValueError):
+            raise OAuthError("invalid_response", "token response lacks access_token/expires_in") from None
+        refresh = body.get("refresh_token") or (previous.refresh_token if previous else None)
+        open_id = body.get("open_id") or (previous.open_id if previous else None)
+        if not refresh or not open_id:
+            raise OAuthError("invalid_response", "token response lacks refresh_token/open_id")
+        if body.get("refresh_expires_in") is not None:
+            refresh_expires_at = now + timedelta(seconds=int(body["refresh_expires_in"]))
+        elif previous is not None:
+            refresh_expires_at = previous.refresh_expires_at
+        else:
+            raise OAuthError("invalid_response", "token response lacks refresh_expires_in")
+        scope = body.get("scope")
+        scopes = tuple(_scope_list(scope)) if scope else (previous.scopes if previous else ())
+        return cls(
+            open_id=str(open_id),
+            access_token=access,
+            refresh_token=str(refresh),
+            expires_at=now + timedelta(seconds=expires_in),
+            refresh_expires_at=refresh_expires_at,
+            scopes=scopes,
+            token_type=str(body.get("token_type") or "Bearer"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (ISO 8601 UTC times)."""
+        return {
+            "open_id": self.open_id,
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "expires_at": self.expires_at.isoformat(),
+            "refresh_expires_at": self.refresh_expires_at.isoformat(),
+            "scopes": list(self.scopes),
+            "token_type": self.token_type,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | str) -> "TokenSet":
+        """Inverse of ``to_json`` (also accepts the JSON text)."""
+        d = json.loads(data) if isinstance(data, str) else data
+        return cls(
+            open_id=str(d["open_id"]),
+            access_token=str(d["access_token"]),
+            refresh_token=str(d["refresh_token"]),
+            expires_at=_dt(d["expires_at"]),
+            refresh_expires_at=_dt(d["refresh_expires_at"]),
+            scopes=tuple(_scope_list(d.get("scopes") or ())),
+            token_type=str(d.get("token_type") or "Bearer"),
+        )
+
+    def needs_refresh(self, now: datetime, margin: float = settings.TOKEN_REFRESH_MARGIN_SECONDS) -> bool:
+        """True when the access token expires within ``margin`` seconds."""
+        return _aware(now) >= self.expires_at - timedelta(seconds=margin)
+
+    def refresh_expired(self, now: datetime) -> bool:
+        """True when the refresh token itself is past its lifetime."""
+        return _aware(now) >= self.refresh_expires_at
+
+
+# --- OAuth client ----------------------------------------------------------------------------
+
+
+def _is_oauth_error(error: Any) -> bool:
+    """A flat ``error`` string, or (tolerated) a v2 envelope whose code is not ``ok``."""
+    if isinstance(error, Mapping):
+        return error.get("code") not in (None, "", "ok")
+    return error not in (None, "", "ok", 0)
+
+
+def _is_retryable_oauth(exc: BaseException) -> bool:
+    return isinstance(exc, (OAuthRetryable, httpx.TransportError))
+
+
+class OAuthClient:
+    """Token endpoint calls (§2.4–2.6). Retries server_error/temporarily_unavailable/5xx and
+    connection errors with bounded backoff; ``invalid_grant`` and config errors are raised at once.
+    """
+
+    def __init__(
+        self,
+        client_key: str,
+        client_secret: str,
+        redirect_uri: str,
+        base_url: str = settings.API_BASE_URL,
+        http: httpx.Client | None = None,
+        clock: Clock = utcnow,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        max_attempts: int = 4,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 8.0,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout: httpx.Timeout | float = 30.0,
+    ) -> None:
+        self.client_key = client_key
+        self._client_secret = client_secret
+        self.redirect_uri = redirect_uri
+        self.base_url = base_url.rstrip("/")
+        self._own_http = http is None
+        self._http = http or httpx.Client(transport=transport, timeout=timeout)
+        self._clock = clock
+        self._max_attempts = max(1, max_attempts)
+        self._wait = wait_random_exponential(multiplier=backoff_base, max=backoff_cap)
+        self._sleep = sleep
+        register_secret(client_secret)
+
+    def __repr__(self) -> str:
+        return f"OAuthClient(client_key={self.client_key!r}, base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._own_http:
+            self._http.close()
+
+    def __enter__(self) -> "OAuthClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _post_form(self, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any] | None]:
+        """POST once; return (status, parsed JSON body or None). OAuth errors raise typed."""
+        response = self._http.post(
+            self.base_url + path,
+            data=form,
+            headers={"Cache-Control": "no-cache", "Accept": "application/json"},
+        )
+        body: Any = None
+        if response.content.strip():
+            try:
+                body = json.loads(response.content)
+            except ValueError:
+                body = None
+        # §2.6 / §11 #12: the HTTP status of an OAuth error is undocumented; read the body.
+        if isinstance(body, dict) and _is_oauth_error(body.get("error")):
+            raise oauth_error_from_body(body, response.status_code)
+        if response.status_code >= 500 or response.status_code == 429:
+            raise OAuthRetryable("server_error", f"HTTP {response.status_code} without an OAuth body",
+                                 None, response.status_code)
+        if response.status_code >= 400:
+            raise OAuthError(f"http_{response.status_code}", "error response without an OAuth body",
+                             None, response.status_code)
+        if body is not None and not isinstance(body, dict):
+            raise OAuthError("invalid_response", "token endpoint returned non-object JSON", None,
+                             response.status_code)
+        if body is None and response.content.strip():
+            raise OAuthError("invalid_response", "token endpoint returned non-JSON", None,
+                             response.status_code)
+        return response.status_code, body
+
+    def _call(self, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any] | None]:
+        def before_sleep(state: Any) -> None:
+            exc = state.outcome.exception()
+            detail = f"{exc.error} [log_id={exc.log_id or '-'}]" if isinstance(exc, OAuthError) \
+                else type(exc).__name__
+            log.info("retrying %s (attempt %d/%d) after %s", path, state.attempt_number,
+                     self._max_attempts, detail)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self._max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(_is_retryable_oauth),
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._post_form, path, form)
+        except httpx.TransportError as exc:
+            raise TransportError(
+                f"POST {path} failed after {self._max_attempts} attempts: {type(exc).__name__}"
+            ) from exc
+
+    def exchange_code(self, code: str, code_verifier: str | None = None) -> TokenSet:
+        """Trade an authorization code (used once, at once: §11 #13) for a token pair."""
+        register_secret(code)
+        form = {
+            "client_key": self.client_key,
+            "client_secret": self._client_secret,
+            "code": code,
+            "grant_type": "authorization_code",
+            "redirect_uri": self.redirect_uri,
+        }
+        if code_verifier:
+            form["code_verifier"] = code_verifier
+        now = self._clock()
+        _, body = self._call(settings.TOKEN_PATH, form)
+        return TokenSet.from_response(body or {}, now)
+
+    def refresh(self, token_set: TokenSet) -> TokenSet:
+        """Refresh grant. The returned pair replaces ``token_set``, whose refresh token is now dead."""
+        form = {
+            "client_key": self.client_key,
+            "client_secret": self._client_secret,
+            "grant_type": "refresh_token",
+            "refresh_token": token_set.refresh_token,
+        }
+        now = self._clock()
+        _, body = self._call(settings.TOKEN_PATH, form)
+        return TokenSet.from_response(body or {}, now, previous=token_set)
+
+    def revoke(self, access_token: str) -> None:
+        """Revoke the user's authorization (§2.5); success is an empty body."""
+        form = {"client_key": self.client_key, "client_secret": self._client_secret, "token": access_token}
+        self._call(settings.REVOKE_PATH, form)
+
+
+# --- token store -----------------------------------------------------------------------------
+
+
+class TokenStore:
+    """Many users' token sets in one JSON file, keyed by ``open_id``, with per-user metadata.
+
+    Writes are atomic (temp file + fsync + ``os.replace``), the file is created 0600 and its
+    directory 0700, and writers serialise on ``<path>.lock`` (``fcntl.flock``) re-reading the file
+    under the lock so a rotated refresh token written by another process is never lost.
+    """
+
+    VERSION = 1
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._rlock = threading.RLock()
+        self._depth = 0
+        self._lock_fd: int | None = None
+        self._warned_mode = False
+
+    def __repr__(self) -> str:
+        return f"TokenStore({str(self.path)!r})"
+
+    # locking ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store's cross-process write lock (re-entrant within this object)."""
+        with self._rlock:
+            if self._depth == 0:
+                self._ensure_dir()
+                fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                self._lock_fd = fd
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._lock_fd is not None:
+                    fd, self._lock_fd = self._lock_fd, None
+                    if fcntl is not None:
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+
+    def _ensure_dir(self) -> None:
+        parent = self.path.parent
+        if not parent.exists():
+            parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+            os.chmod(parent, 0o700)  # mkdir's mode is filtered by the umask
+
+    # file I/O -----------------------------------------------------------------------------
+    def _read(self) -> dict[str, Any]:
+        try:
+            with open(self.path, "rb") as fh:
+                mode = os.fstat(fh.fileno()).st_mode
+                raw = fh.read()
+        except FileNotFoundError:
+            return {"version": self.VERSION, "users": {}}
+        except OSError as exc:
+            raise TokenStoreError(f"cannot read token store {self.path}: {exc.strerror}") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO) and not self._warned_mode:
+            self._warned_mode = True
+            log.warning(
+                "token store %s is accessible by group/others (mode %o); run: chmod 600 %s",
+                self.path, stat.S_IMODE(mode), self.path,
+            )
+        try:
+            data = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            raise TokenStoreError(f"token store {self.path} is not valid JSON; fix or remove it") from None
+        if not isinstance(data, dict):
+            raise TokenStoreError(f"token store {self.path} has an unexpected shape")
+        data.setdefault("version", self.VERSION)
+        if not isinstance(data.setdefault("users", {}), dict):
+            raise TokenStoreError(f"token store {self.path} has an unexpected shape")
+        return data
+
+    def _write(self, data: dict[str, Any]) -> None:
+        self._ensure_dir()
+        payload = json.dumps(data, indent=2, sort_keys=True).encode("utf-8")
+        fd, tmp = -1, ""
+        for _ in range(100):
+            tmp = str(self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.tmp"))
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                break
+            except FileExistsError:
+                continue
+        else:  # pragma: no cover
+            raise TokenStoreError(f"cannot create a temporary file next to {self.path}")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        with contextlib.suppress(OSError):  # persist the rename itself
+            dfd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+
+    # public API ---------------------------------------------------------------------------
+    def get(self, open_id: str) -> TokenSet | None:
+        """The stored token set of ``open_id``, or None."""
+        entry = self._read()["users"].get(open_id) or {}
+        token = entry.get("token")
+        return TokenSet.from_json(token) if token else None
+
+    def put(self, token_set: TokenSet, **metadata: Any) -> None:
+        """Store (replace) a user's tokens; a fresh grant clears ``revoked``/``needs_reauth``."""
+        with self.locked():
+            data = self._read()
+            entry = data["users"].setdefault(token_set.open_id, {})
+            entry["token"] = token_set.to_json()
+            meta = entry.setdefault("metadata", {})
+            meta.pop("revoked", None)
+            meta.pop("needs_reauth", None)
+            meta.pop("reauth_reason", None)
+            meta.update(metadata)
+            self._write(data)
+
+    def delete(self, open_id: str) -> bool:
+        """Remove the user's tokens and metadata; True if there was anything."""
+        with self.locked():
+            data = self._read()
+            if data["users"].pop(open_id, None) is None:
+                return False
+            self._write(data)
+            return True
+
+    def open_ids(self) -> list[str]:
+        """Every user in the store (including ones marked revoked), sorted."""
+        return sorted(self._read()["users"])
+
+    def metadata(self, open_id: str) -> dict[str, Any]:
+        """A copy of the user's metadata (empty when unknown)."""
+        entry = self._read()["users"].get(open_id) or {}
+        return dict(entry.get("metadata") or {})
+
+    def set_metadata(self, open_id: str, **kv: Any) -> None:
+        """Merge JSON-serialisable values into the user's metadata (``None`` deletes a key)."""
+        with self.locked():
+            data = self._read()
+            meta = data["users"].setdefault(open_id, {}).setdefault("metadata", {})
+            for key, value in kv.items():
+                if value is None:
+                    meta.pop(key, None)
+                else:
+                    meta[key] = value
+            self._write(data)
+
+
+# --- token manager and providers -------------------------------------------------------------
+
+
+class TokenManager:
+    """Hands out valid access tokens for stored users, refreshing (and persisting) as needed."""
+
+    def __init__(
+        self,
+        oauth: OAuthClient,
+        store: TokenStore,
+        clock: Clock = utcnow,
+        margin: float = settings.TOKEN_REFRESH_MARGIN_SECONDS,
+    ) -> None:
+        self.oauth = oauth
+        self.store = store
+        self._clock = clock
+        self._margin = margin
+        self._seen: dict[str, TokenSet] = {}  # the pair each user's last token came from
+
+    def __repr__(self) -> str:
+        return f"TokenManager(store={self.store!r})"
+
+    def _load(self, open_id: str) -> TokenSet:
+        if self.store.metadata(open_id).get("revoked"):
+            raise ReauthorizationRequired(open_id, "the authorization was revoked or expired")
+        token_set = self.store.get(open_id)
+        if token_set is None:
+            raise ReauthorizationRequired(open_id, "no stored token")
+        return token_set
+
+    def access_token(self, open_id: str) -> str:
+        """A valid access token for ``open_id``; refreshes when it expires within the margin."""
+        token_set = self._load(open_id)
+        self._seen[open_id] = token_set
+        if not token_set.needs_refresh(self._clock(), self._margin):
+            return token_set.access_token
+        return self._refresh(open_id, token_set, force=False)
+
+    def force_refresh(self, open_id: str) -> str:
+        """Refresh after TikTok said ``access_token_invalid`` (unless another process just did)."""
+        started = self._seen.get(open_id) or self._load(open_id)
+        return self._refresh(open_id, started, force=True)
+
+    def _refresh(self, open_id: str, started: TokenSet, *, force: bool) -> str:
+        with self.store.locked():
+            current = self._load(open_id)  # re-read under the lock
+            now = self._clock()
+            rotated_elsewhere = current.refresh_token != started.refresh_token
+            if (rotated_elsewhere or not force) and not current.needs_refresh(now, self._margin):
+                self._seen[open_id] = current
+                return current.access_token
+            if current.refresh_expired(now):
+                self._mark_reauth(open_id, "refresh_token_expired")
+                raise ReauthorizationRequired(open_id, "the refresh token has expired")
+            try:
+                new = self.oauth.refresh(current)
+            except InvalidGrant as exc:
+                self._mark_reauth(open_id, "invalid_grant")
+                raise ReauthorizationRequired(open_id, f"refresh rejected: {exc}") from None
+            if new.open_id != open_id:  # should not happen; never file tokens under another user
+                log.warning("refresh for %s returned open_id %s; keeping the stored key", open_id, new.open_id)
+                new = replace(new, open_id=open_id)
+            self.store.put(new)  # persisted BEFORE the new access token is handed out
+            self._seen[open_id] = new
+            log.info("refreshed tokens for %s (access token valid until %s)", open_id,
+                     new.expires_at.isoformat())
+            return new.access_token
+
+    def _mark_reauth(self, open_id: str, reason: str) -> None:
+        self.store.set_metadata(open_id, revoked=True, needs_reauth=True, reauth_reason=reason,
+                                reauth_marked_at=self._clock().isoformat())
+        log.warning("user %s must authorize the app again (%s)", open_id, reason)
+
+    def for_user(self, open_id: str) -> "UserTokenProvider":
+        """A per-user provider to plug into ``PortabilityClient``."""
+        return UserTokenProvider(self, open_id)
+
+
+@dataclass(frozen=True)
+class UserTokenProvider:
+    """``access_token()`` / ``force_refresh()`` bound to one user of a ``TokenManager``."""
+
+    manager: TokenManager
+    open_id: str
+
+    def access_token(self) -> str:
+        return self.manager.access_token(self.open_id)
+
+    def force_refresh(self) -> str:
+        return self.manager.force_refresh(self.open_id)
+
+
+class StaticTokenProvider:
+    """Single-user setup with ``access_token`` / ``refresh_token`` from config.
+
+    The access token is used until TikTok rejects it; then, if a refresh token and an
+    ``OAuthClient`` are available, it refreshes. The rotated pair is written to ``store`` (if
+    given) before use, because the configured refresh token is dead from that moment on.
+    """
+
+    def __init__(
+        self,
+        access_token: str | None,
+        refresh_token: str | None = None,
+        *,
+        oauth: OAuthClient | None = None,
+        store: TokenStore | None = None,
+        open_id: str | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._access_token = access_token
+        self._refresh_token = refresh_token
+        self.oauth = oauth
+        self.store = store
+        self.open_id = open_id
+        self._clock = clock
+        self.token_set: TokenSet | None = None  # set once we refreshed
+        register_secret(access_token)
+        register_secret(refresh_token)
+
+    def __repr__(self) -> str:
+        current = self.token_set
+        return (
+            f"StaticTokenProvider(access_token={mask(current.access_token if current else self._access_token)}, "
+            f"refresh_token={mask(current.refresh_token if current else self._refresh_token)}, "
+            f"open_id={self.open_id!r})"
+        )
+
+    def access_token(self) -> str:
+        """The configured (or last refreshed) access token."""
+        if self.token_set is not None:
+            if not self.token_set.needs_refresh(self._clock()):
+                return self.token_set.access_token
+            return self.force_refresh()
+        if self._access_token:
+            return self._access_token
+        return self.force_refresh()
+
+    def force_refresh(self) -> str:
+        """Refresh with the configured refresh token (persisting the rotated pair first)."""
+        refresh_token = self.token_set.refresh_token if self.token_set else self._refresh_token
+        if not refresh_token or self.oauth is None:
+            raise ReauthorizationRequired(self.open_id, "no refresh token configured")
+        now = self._clock()
+        current = self.token_set or TokenSet(
+            open_id=self.open_id or "", access_token=self._access_token or "",
+            refresh_token=refresh_token, expires_at=now, refresh_expires_at=now + timedelta(days=365),
+        )
+        try:
+            new = self.oauth.refresh(current)
+        except InvalidGrant as exc:
+            raise ReauthorizationRequired(self.open_id, f"refresh rejected: {exc}") from None
+        if self.store is not None:
+            self.store.put(new)  # persisted before the new access token is used
+        else:
+            log.warning("the configured refresh token was rotated and is now invalid; configure a "
+                        "token_store so the new one survives this process")
+        self.token_set, self.open_id = new, new.open_id
+        return new.access_token
+
+
+# --- loopback redirect catcher ---------------------------------------------------------------
+
+_CLOSE_PAGE = (
+    b"<!doctype html><html><head><meta charset='utf-8'><title>tiktok-portability</title></head>"
+    b"<body><p>Authorization received. You can close this window.</p></body></html>"
+)
+
+
+def redirect_target(redirect_uri: str) -> tuple[str, int, str]:
+    """(host, port, path) to listen on for a loopback ``redirect_uri`` (desktop rules, §2.1)."""
+    parts = urlsplit(redirect_uri)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError("a local callback server needs a localhost/127.0.0.1 redirect_uri")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.hostname, port, parts.path or "/"
+
+
+class RedirectCatcher:
+    """One-shot loopback HTTP server that captures the OAuth redirect (use ``catch_redirect``)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, path: str = "/callback/") -> None:
+        self.expected_path = "/" + path.strip("/")
+        self._event = threading.Event()
+        self._url: str | None = None
+        catcher = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+                if "/" + urlsplit(self.path).path.strip("/") != catcher.expected_path:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(_CLOSE_PAGE)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(_CLOSE_PAGE)
+                if catcher._url is None:
+                    host_header = self.headers.get("Host") or f"{host}:{catcher.port}"
+                    catcher._url = f"http://{host_header}{self.path}"
+                    catcher._event.set()
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass  # the request line carries the authorization code: never log it
+
+        self._server = http.server.ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name="oauth-redirect", daemon=True)
+
+    def __enter__(self) -> "RedirectCatcher":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the redirect arrives; return its full URL (raises ``TimeoutError``)."""
+        if not self._event.wait(timeout):
+            raise TimeoutError("no OAuth redirect received before the timeout")
+        assert self._url is not None
+        return self._url
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
+
+
+def catch_redirect(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    path: str = "/callback/",
+    timeout: float = 300.0,
+    on_ready: Callable[[int], None] | None = None,
+) -> str:
+    """Serve one OAuth redirect on loopback and return the callback URL it received.
+
+    Pass the port of the registered ``redirect_uri`` (see ``redirect_target``); ``port=0`` binds
+    a free port and reports it through ``on_ready`` (which is also where to open the browser).
+    """
+    with RedirectCatcher(host, port, path) as catcher:
+        if on_ready is not None:
+            on_ready(catcher.port)
+        return catcher.wait(timeout)
+
+
+__all__ = [
+    "AccessDenied",
+    "Callback",
+    "OAuthClient",
+    "RedirectCatcher",
+    "StaticTokenProvider",
+    "TokenManager",
+    "TokenSet",
+    "TokenStore",
+    "UserTokenProvider",
+    "authorize_url",
+    "catch_redirect",
+    "code_challenge",
+    "new_code_verifier",
+    "new_state",
+    "parse_callback",
+    "redirect_target",
+    "utcnow",
+]
