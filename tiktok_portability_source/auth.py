@@ -8,26 +8,24 @@ and refreshes are serialised across processes with a lock file.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import http.server
 import json
 import logging
 import os
 import secrets
-import stat
 import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import quote, unquote, unquote_plus, urlencode, urlsplit
 
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from . import settings
+from .filestore import JsonFile
 from .errors import (
     AccessDenied,
     InvalidGrant,
@@ -40,11 +38,6 @@ from .errors import (
     oauth_error_from_body,
     register_secret,
 )
-
-try:  # POSIX only; elsewhere the store works without cross-process locking
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -449,101 +442,22 @@ class TokenStore:
     VERSION = 1
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._lock_path = self.path.with_name(self.path.name + ".lock")
-        self._rlock = threading.RLock()
-        self._depth = 0
-        self._lock_fd: int | None = None
-        self._warned_mode = False
+        self._file = JsonFile(path, "token store")
+        self.path = self._file.path
+        self.locked = self._file.locked
 
     def __repr__(self) -> str:
         return f"TokenStore({str(self.path)!r})"
 
-    # locking ------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the store's cross-process write lock (re-entrant within this object)."""
-        with self._rlock:
-            if self._depth == 0:
-                self._ensure_dir()
-                fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                self._lock_fd = fd
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0 and self._lock_fd is not None:
-                    fd, self._lock_fd = self._lock_fd, None
-                    if fcntl is not None:
-                        fcntl.flock(fd, fcntl.LOCK_UN)
-                    os.close(fd)
-
-    def _ensure_dir(self) -> None:
-        parent = self.path.parent
-        if not parent.exists():
-            parent.mkdir(parents=True, mode=0o700, exist_ok=True)
-            os.chmod(parent, 0o700)  # mkdir's mode is filtered by the umask
-
-    # file I/O -----------------------------------------------------------------------------
     def _read(self) -> dict[str, Any]:
-        try:
-            with open(self.path, "rb") as fh:
-                mode = os.fstat(fh.fileno()).st_mode
-                raw = fh.read()
-        except FileNotFoundError:
-            return {"version": self.VERSION, "users": {}}
-        except OSError as exc:
-            raise TokenStoreError(f"cannot read token store {self.path}: {exc.strerror}") from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO) and not self._warned_mode:
-            self._warned_mode = True
-            log.warning(
-                "token store %s is accessible by group/others (mode %o); run: chmod 600 %s",
-                self.path, stat.S_IMODE(mode), self.path,
-            )
-        try:
-            data = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            raise TokenStoreError(f"token store {self.path} is not valid JSON; fix or remove it") from None
-        if not isinstance(data, dict):
-            raise TokenStoreError(f"token store {self.path} has an unexpected shape")
+        data = self._file.read() or {}
         data.setdefault("version", self.VERSION)
         if not isinstance(data.setdefault("users", {}), dict):
             raise TokenStoreError(f"token store {self.path} has an unexpected shape")
         return data
 
     def _write(self, data: dict[str, Any]) -> None:
-        self._ensure_dir()
-        payload = json.dumps(data, indent=2, sort_keys=True).encode("utf-8")
-        fd, tmp = -1, ""
-        for _ in range(100):
-            tmp = str(self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.tmp"))
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                break
-            except FileExistsError:
-                continue
-        else:  # pragma: no cover
-            raise TokenStoreError(f"cannot create a temporary file next to {self.path}")
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        with contextlib.suppress(OSError):  # persist the rename itself
-            dfd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+        self._file.write(data)
 
     # public API ---------------------------------------------------------------------------
     def get(self, open_id: str) -> TokenSet | None:

@@ -1,0 +1,122 @@
+"""A small JSON document on disk, written atomically, owner-only, serialised across processes.
+
+The token store and the transfer store both need exactly this: a crash mid-write must leave the
+old or the new file (never half of one), two processes must not lose each other's updates, and
+the file must not be readable by anyone else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import TokenStoreError
+
+try:  # POSIX only; elsewhere the store works without cross-process locking
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+
+class JsonFile:
+    """Read / write one JSON object at ``path`` under a ``<path>.lock`` file lock."""
+
+    def __init__(self, path: str | os.PathLike[str], what: str = "store") -> None:
+        self.path = Path(path).expanduser()
+        self.what = what
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._rlock = threading.RLock()
+        self._depth = 0
+        self._lock_fd: int | None = None
+        self._warned_mode = False
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the cross-process write lock (re-entrant within this object)."""
+        with self._rlock:
+            if self._depth == 0:
+                self._ensure_dir()
+                fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                self._lock_fd = fd
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._lock_fd is not None:
+                    fd, self._lock_fd = self._lock_fd, None
+                    if fcntl is not None:
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+                    os.close(fd)
+
+    def _ensure_dir(self) -> None:
+        parent = self.path.parent
+        if not parent.exists():
+            parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+            os.chmod(parent, 0o700)  # mkdir's mode is filtered by the umask
+
+    def read(self) -> dict[str, Any] | None:
+        """The stored object, or None when the file does not exist yet."""
+        try:
+            with open(self.path, "rb") as fh:
+                mode = os.fstat(fh.fileno()).st_mode
+                raw = fh.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise TokenStoreError(f"cannot read {self.what} {self.path}: {exc.strerror}") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO) and not self._warned_mode:
+            self._warned_mode = True
+            log.warning("%s %s is accessible by group/others (mode %o); run: chmod 600 %s",
+                        self.what, self.path, stat.S_IMODE(mode), self.path)
+        try:
+            data = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            raise TokenStoreError(f"{self.what} {self.path} is not valid JSON; fix or remove it") from None
+        if not isinstance(data, dict):
+            raise TokenStoreError(f"{self.what} {self.path} has an unexpected shape")
+        return data
+
+    def write(self, data: dict[str, Any]) -> None:
+        """Replace the file atomically: temp file (0600) + fsync + rename + directory fsync."""
+        self._ensure_dir()
+        payload = json.dumps(data, indent=2, sort_keys=True, default=str).encode("utf-8")
+        fd, tmp = -1, ""
+        for _ in range(100):
+            tmp = str(self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.tmp"))
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                break
+            except FileExistsError:
+                continue
+        else:  # pragma: no cover
+            raise TokenStoreError(f"cannot create a temporary file next to {self.path}")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(payload)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        with contextlib.suppress(OSError):  # persist the rename itself
+            dfd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
