@@ -178,8 +178,9 @@ ENTITIES: tuple[Entity, ...] = (
          Column("sound", ("Sound",)), Column("location", ("Location",)), Column("title", ("Title",)),
          Column("add_yours_text", ("AddYoursText",)), Column("alternate_text", ("AlternateText",)),
          Column("cover_image", ("CoverImage",)), Column("media_links", ("Link", "VideoLink"))),
-        # the link is a signed, expiring CDN URL with no video id: never part of the key (§9.1)
-        ("posted_at", "sound", "title"), "posted_at",
+        # the link is a signed, expiring CDN URL (never a key, §9.1); A/F exports lack sound and
+        # title, so the post time alone keys a post (one account does not post twice a second)
+        ("posted_at",), "posted_at",
         description="own post",
     ),
     Entity(
