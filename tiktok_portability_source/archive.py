@@ -386,11 +386,16 @@ def _json_unparsed(root: dict[str, Any], claimed: set[tuple[str, str]], label: s
             if (top_key, sub_key) in claimed or norm_key(sub_key) in METADATA_KEYS:
                 continue
             out.append(UnparsedSection(f"{top_key} › {sub_key}", _count_items(body), len(orjson.dumps(body))))
-    for section in out:
-        if section.item_count:
-            log.warning("%s: section '%s' (%d items) has no table; recorded in unparsed_sections",
-                        label, section.path, section.item_count)
+    _warn_unparsed(label, out)
     return out
+
+
+def _warn_unparsed(label: str, sections: list[UnparsedSection]) -> None:
+    """One warning per archive, naming the sections with data that no table took."""
+    with_data = [f"{s.path} ({s.item_count})" for s in sections if s.item_count]
+    if with_data:
+        log.warning("%s: %d sections have no table and were recorded in unparsed_sections: %s",
+                    label, len(with_data), "; ".join(with_data))
 
 
 def _count_items(value: Any) -> int:
@@ -425,11 +430,9 @@ def _from_txt(container: _Container, names: list[str], epoch: datetime | None) -
         if entity is None:
             records = parse_records(text)
             unparsed.append(UnparsedSection(name, len(records.records), len(data)))
-            if records.records:
-                log.warning("%s: file '%s' (%d records) has no table; recorded in unparsed_sections",
-                            container.display, name, len(records.records))
             continue
         sections.setdefault(entity.table, []).extend(_txt_sections(entity, name, text))
+    _warn_unparsed(container.display, unparsed)
     return OpenedArchive(container.path, container.sha256(), "txt", generation, sections, unparsed, epoch)
 
 

@@ -53,7 +53,12 @@ def make_pipeline(
     if destination_name and destination_name != "duckdb":
         dest: Any = destination_name
     else:
-        dest = dlt.destinations.duckdb(str(Path(duckdb_path or settings.DEFAULT_DUCKDB).absolute()))
+        db_file = Path(duckdb_path or settings.DEFAULT_DUCKDB).absolute()
+        if db_file.stem == dataset:
+            # DuckDB names the catalog after the file; "tiktok.tiktok" then fails to bind at load time
+            raise LoadFailed(f"{db_file.name}: a DuckDB file named like the dataset '{dataset}' confuses DuckDB; "
+                             "choose another file name or another --dataset")
+        dest = dlt.destinations.duckdb(str(db_file))
     return dlt.pipeline(pipeline_name=pipeline_name, destination=dest, dataset_name=dataset,
                         pipelines_dir=str(pipelines_dir) if pipelines_dir else None)
 
@@ -71,6 +76,9 @@ def load_archives(pipeline: dlt.Pipeline, archives: Sequence[Any], *, user_id: s
                   skip_loaded_windows: bool = True) -> LoadResult:
     """Extract → normalize → load, logging each step; all-or-nothing for the archives given."""
     start = time.perf_counter()
+    # extract() alone does not restore state: on a fresh worker the per-user windows and snapshot
+    # times must come back from the destination first (run() would do this implicitly)
+    pipeline.sync_destination()
     before = destination.table_counts(pipeline, TABLES)
     source = tiktok_portability(archives=list(archives), user_id=user_id, skip_loaded_windows=skip_loaded_windows)
     steps: dict[str, float] = {}
