@@ -529,6 +529,11 @@ def test_make_ready_control(env):
 # --- 6. download -----------------------------------------------------------------------------
 
 
+def member_named(zf: zipfile.ZipFile, base: str) -> str:
+    """Exports nest files in folders (``TikTok_Data_<epoch>/…``): find one by its base name."""
+    return next(n for n in zf.namelist() if n.rsplit("/", 1)[-1] == base)
+
+
 def test_download_raw_zip_repeatable(env):
     fake, client = env()
     token = login(client, ["portability.all.ongoing"])["access_token"]
@@ -540,15 +545,17 @@ def test_download_raw_zip_repeatable(env):
     assert int(resp.headers["content-length"]) == len(resp.content)
     assert resp.content[:4] == ZIP_MAGIC
     with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
-        doc = json.loads(zf.read("user_data_tiktok.json"))
-    assert doc["Profile"]["Profile Info"]["ProfileMap"]["userName"] == "alice"
+        doc = json.loads(zf.read(member_named(zf, "user_data_tiktok.json")))
+    # a "profile" request carries the profile section only (generated, layout D)
+    assert list(doc) == ["Profile And Settings"]
+    assert doc["Profile And Settings"]["Profile Info"]["ProfileMap"]["userName"] == "alice"
     assert download(client, token, rid).content == resp.content
     assert fake.get_request(rid).downloads == 2
     # text format: folders of .txt files
     rid = add_ok(client, token, ["profile"], fmt="text")
     check(client, token, rid)
     with zipfile.ZipFile(io.BytesIO(download(client, token, rid).content)) as zf:
-        assert "Username: alice" in zf.read("Profile/Profile Info.txt").decode()
+        assert "Username: alice" in zf.read(member_named(zf, "Profile Info.txt")).decode()
 
 
 def test_download_errors_carry_http_status_code(env):
@@ -881,7 +888,7 @@ def test_full_flow_over_loopback_socket():
         resp = download(client, tok["access_token"], rid)
         assert resp.headers["content-type"] == "application/zip"
         with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
-            assert zf.namelist() == ["user_data_tiktok.json"]
+            assert [n.rsplit("/", 1)[-1] for n in zf.namelist()] == ["user_data_tiktok.json"]
         fake.inject("drop_connection")
         with pytest.raises(httpx.RemoteProtocolError):
             download(client, tok["access_token"], rid)

@@ -218,3 +218,29 @@ def _list_length(archive: OpenedArchive, table: str) -> int | None:
     if not archive.has_section(table):
         return None
     return sum(len(s.items) for s in archive.sections_for(table))
+
+
+@dlt.resource(name="export_requests", write_disposition=MERGE, primary_key="row_key")
+def export_requests(transfers: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """One row per portability request (API mode), from the local transfer store."""
+    rows = []
+    for t in transfers:
+        key = row_keys(t["open_id"], "export_requests", {"l": pa.array([t["local_id"]])}, ("l",), 1)[0].as_py()
+        rows.append({
+            "user_id": t["open_id"], "row_key": key, "request_id": t["request_id"], "state": t["state"],
+            "grant": t["grant"], "categories": ",".join(t["categories"]), "data_format": t["data_format"],
+            "created_at": t["created_at"], "apply_time": t["apply_time"], "collect_time": t["collect_time"],
+            "checks": t["checks"], "archive_sha256": t["archive_sha256"], "archive_size": t["archive_size"],
+            "rows_loaded": t["rows_loaded"], "loaded_at": t["loaded_at"], "error": t["error"],
+            "updated_at": t["updated_at"],
+        })
+    yield rows
+
+
+export_requests.apply_hints(columns={
+    # declared up front so a column that is NULL for every request (e.g. error) still exists
+    **{c: {"data_type": "text"} for c in ("state", "grant", "categories", "data_format", "archive_sha256", "error")},
+    **{c: {"data_type": "bigint"} for c in ("request_id", "checks", "archive_size", "rows_loaded")},
+    **{c: {"data_type": "timestamp", "timezone": True}
+       for c in ("created_at", "apply_time", "collect_time", "loaded_at", "updated_at")},
+})

@@ -33,7 +33,6 @@ import collections
 import hashlib
 import hmac
 import http
-import io
 import json
 import logging
 import os
@@ -43,7 +42,6 @@ import socketserver
 import sys
 import threading
 import time
-import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence, Union
@@ -51,6 +49,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 import httpx
+
+from .fake_archives import HistoryArchiveBuilder
+from .webhooks import sign
 
 from .settings import (
     ADD_PATH,
@@ -82,7 +83,6 @@ __all__ = [
     "FAULTS",
     "RunningServer",
     "WebhookDelivery",
-    "default_archive_builder",
     "main",
     "sign_webhook",
 ]
@@ -282,9 +282,7 @@ class _Response:
 
 def sign_webhook(body: bytes, secret: str, timestamp: int) -> str:
     """The ``TikTok-Signature`` header value for ``body`` (tiktok-api.md §8.5)."""
-    payload = str(timestamp).encode("ascii") + b"." + body
-    digest = hmac.new(secret.encode("utf-8"), payload, hashlib.sha256).hexdigest()
-    return f"t={timestamp},s={digest}"
+    return sign(body, secret, timestamp)
 
 
 def _compact(obj: Any) -> bytes:
@@ -336,63 +334,6 @@ def _scope_type(scope: str) -> tuple[str, str] | None:
     return None
 
 
-def default_archive_builder(
-    open_id: str, categories: tuple[str, ...], data_format: str, *, username: str | None = None
-) -> bytes:
-    """A small valid ZIP in the DYD "B" layout (a placeholder until the generator is wired in).
-
-    JSON: ``user_data_tiktok.json`` with the sections the categories select (profile for
-    ``profile``/``all_data``). Text: one ``.txt`` per section.
-    """
-    username = username or open_id
-    cats = set(categories)
-    full = "all_data" in cats
-    doc: dict[str, Any] = {}
-    texts: dict[str, str] = {}
-    if full or "profile" in cats:
-        doc["Profile"] = {
-            "Profile Info": {
-                "ProfileMap": {
-                    "PlatformInfo": [],
-                    "bioDescription": "",
-                    "birthDate": "01-Jan-1990",
-                    "emailAddress": "None",
-                    "likesReceived": "0",
-                    "profilePhoto": "",
-                    "profileVideo": "None",
-                    "telephoneNumber": "None",
-                    "userName": username,
-                }
-            }
-        }
-        texts["Profile/Profile Info.txt"] = (
-            f"Username: {username}\nBio Description: \nBirthdate: 01-Jan-1990\n"
-            "Email Address: None\nTelephone Number: None\nLike(s) Received: 0\n"
-        )
-    if full or "video" in cats:
-        doc["Post"] = {"Posts": {"VideoList": []}, "Recently Deleted Posts": {"PostList": []}}
-        texts["Post/Posts.txt"] = ""
-    if full or "activity" in cats:
-        doc["Your Activity"] = {
-            "Watch History": {"VideoList": []},
-            "Follower": {"FansList": []},
-            "Following": {"Following": []},
-            "Searches": {"SearchList": []},
-        }
-        texts["Your Activity/Watch History.txt"] = ""
-    if full or "direct_message" in cats:
-        doc["Direct Message"] = {"Direct Messages": {"ChatHistory": {}}}
-        texts["Direct Message/Direct Messages.txt"] = ""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        if data_format == "text":
-            for name, text in texts.items():
-                zf.writestr(name, text)
-        else:
-            zf.writestr("user_data_tiktok.json", json.dumps(doc, indent=2, ensure_ascii=False))
-    return buf.getvalue()
-
-
 class _Archive:
     """Archive bytes in memory or a file on disk, streamed in 1 MiB chunks."""
 
@@ -438,7 +379,9 @@ class FakeTikTok:
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.config = config or FakeConfig()
-        self.archive_builder: ArchiveBuilder = archive_builder or self._default_archive
+        # generated exports (every section, realistic sizes) unless a test brings its own
+        self.archive_builder: ArchiveBuilder = archive_builder or HistoryArchiveBuilder(
+            self.now, username_of=self._username_of)
         self._external_clock = clock
         self._offset = 0.0
         self._lock = threading.RLock()
@@ -1165,11 +1108,10 @@ class FakeTikTok:
                     self._archives[req.request_id] = archive
             return archive
 
-    def _default_archive(self, open_id: str, categories: tuple[str, ...], data_format: str) -> bytes:
+    def _username_of(self, open_id: str) -> str | None:
         with self._lock:
             user = self._users.get(open_id)
-        return default_archive_builder(open_id, categories, data_format,
-                                       username=user.username if user else None)
+        return user.username if user else None
 
     def _handle_cancel(self, ctx: _Ctx, grant: _Grant) -> _Response:
         body = _json_object(ctx.body) or {}

@@ -1,0 +1,353 @@
+"""The per-user transfer state machine: add → check → download → load, durable at every step.
+
+Each step is written to the transfer store (atomic, locked) before the next one starts, so a run
+killed anywhere is finished by the next run:
+
+    (none) ──add──► adding ──id saved──► pending ──check: ready──► ready ──download──► downloaded ──load──► loaded
+                      │                    └──check: expired/cancelled──► expired / cancelled
+                      └── died or ambiguous before the id was saved ──► add_unknown
+
+A ``.single`` grant is spent by its first Add, so ``adding``/``add_unknown`` is never followed by
+a second Add for a single grant: the user is told to re-authorize instead. ``.ongoing`` grants add
+again once ``min_interval_seconds`` have passed since the last request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from . import settings
+from .client import PortabilityClient
+from .errors import AmbiguousAddError, APIError, DownloadError, ReauthorizationRequired, TikTokError
+from .filestore import JsonFile
+
+log = logging.getLogger(__name__)
+
+ADDING, ADD_UNKNOWN, PENDING, READY, DOWNLOADED = "adding", "add_unknown", "pending", "ready", "downloaded"
+LOADED, EXPIRED, CANCELLED, FAILED, STOPPED, REJECTED = "loaded", "expired", "cancelled", "failed", "stopped", "rejected"
+IN_FLIGHT = frozenset({PENDING, READY, DOWNLOADED})
+NEEDS_ATTENTION = frozenset({ADD_UNKNOWN, FAILED})
+POLL_FIRST_SECONDS, POLL_MAX_SECONDS = 10, 300
+
+CRASH_ENV = "TIKTOK_PORTABILITY_CRASH_AT"  # test hook: die right after a named step is persisted
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).isoformat() if value else None
+
+
+def _crash_point(name: str) -> None:
+    """Let the crash-safety tests kill the process at an exact point (never set in production)."""
+    if os.environ.get(CRASH_ENV) == name:
+        log.error("crash point %s reached (%s is set): exiting", name, CRASH_ENV)
+        os._exit(137)
+
+
+@dataclass
+class Transfer:
+    """One portability request of one user, as persisted."""
+
+    open_id: str
+    local_id: str
+    categories: list[str]
+    data_format: str
+    grant: str  # "single" | "ongoing"
+    state: str
+    created_at: str
+    request_id: int | None = None
+    apply_time: str | None = None
+    collect_time: str | None = None
+    checks: int = 0
+    next_check_at: str | None = None
+    archive_path: str | None = None
+    archive_sha256: str | None = None
+    archive_size: int | None = None
+    rows_loaded: int | None = None
+    loaded_at: str | None = None
+    error: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state not in IN_FLIGHT and self.state != ADDING
+
+
+class TransferStore:
+    """All users' transfers in one JSON file (not a secret, but personal metadata: 0600 too)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._file = JsonFile(path, "transfer store")
+        self.path = self._file.path
+
+    def _all(self) -> dict[str, dict[str, Any]]:
+        return (self._file.read() or {}).get("transfers", {})
+
+    def all(self) -> list[Transfer]:
+        return sorted((Transfer(**t) for t in self._all().values()), key=lambda t: (t.created_at, t.local_id))
+
+    def for_user(self, open_id: str) -> list[Transfer]:
+        return [t for t in self.all() if t.open_id == open_id]
+
+    def by_request_id(self, request_id: int) -> Transfer | None:
+        return next((t for t in self.all() if t.request_id == request_id), None)
+
+    def save(self, transfer: Transfer) -> None:
+        with self._file.locked():
+            data = self._file.read() or {"version": 1, "transfers": {}}
+            transfer.updated_at = _iso(utcnow())
+            data.setdefault("transfers", {})[transfer.local_id] = asdict(transfer)
+            self._file.write(data)
+
+    def forget_user(self, open_id: str) -> int:
+        with self._file.locked():
+            data = self._file.read() or {"version": 1, "transfers": {}}
+            before = len(data.get("transfers", {}))
+            data["transfers"] = {k: v for k, v in data.get("transfers", {}).items() if v["open_id"] != open_id}
+            self._file.write(data)
+            return before - len(data["transfers"])
+
+
+def plan_request(scopes: Iterable[str], wanted: Sequence[str]) -> tuple[str, list[str]] | None:
+    """(grant kind, categories) the user's granted scopes allow for the wanted categories.
+
+    ``all_data`` needs ``portability.all.*``; without it we ask for every category the other scopes
+    cover, so a user who granted only activity still gets their activity.
+    """
+    granted = {s.strip() for s in scopes if s.strip().startswith("portability.")}
+    covered: dict[str, set[str]] = {"single": set(), "ongoing": set()}
+    for scope in granted:
+        _, kind, grant = scope.split(".", 2)
+        if kind in settings.SCOPE_CATEGORIES and grant in covered:
+            covered[grant] |= settings.SCOPE_CATEGORIES[kind]
+    allowed = covered["single"] | covered["ongoing"]
+    if "all_data" in wanted and "all_data" in allowed:
+        categories = ["all_data"]
+    else:
+        pool = [c for c in (settings.CATEGORIES if "all_data" in wanted else wanted) if c != "all_data"]
+        categories = [c for c in pool if c in allowed]
+    if not categories:
+        return None
+    grant = "ongoing" if all(c in covered["ongoing"] for c in categories) else "single"
+    return grant, categories
+
+
+@dataclass
+class Outcome:
+    """What one sync step did for one user: one line in the CLI, one assertion in tests."""
+
+    open_id: str
+    state: str
+    message: str
+    transfer: Transfer | None = None
+
+    @property
+    def waiting(self) -> bool:
+        return self.state in (PENDING, READY, DOWNLOADED, ADDING)
+
+
+@dataclass
+class Syncer:
+    """Advances users' transfers; ``client_for`` and ``load`` are injected so tests use the fake API."""
+
+    transfers: TransferStore
+    client_for: Callable[[str], PortabilityClient]
+    scopes_of: Callable[[str], tuple[Sequence[str], datetime | None]]  # granted scopes, when granted
+    load: Callable[[Transfer], int]  # loads the downloaded archive, returns rows added
+    archive_dir: Path
+    categories: Sequence[str] = ("all_data",)
+    data_format: str = "json"
+    min_interval: timedelta = timedelta(seconds=settings.ONGOING_MIN_INTERVAL_SECONDS)
+    keep_archives: bool = False
+    clock: Callable[[], datetime] = utcnow
+    is_revoked: Callable[[str], bool] = field(default=lambda open_id: False)
+
+    # -- one user -----------------------------------------------------------------------------
+    def step(self, open_id: str, *, poll_now: bool = False) -> Outcome:
+        """Advance one user's transfer as far as it goes without waiting."""
+        if self.is_revoked(open_id):
+            self._stop_in_flight(open_id, "authorization removed")
+            return Outcome(open_id, STOPPED, "authorization removed or expired: run `tiktok-portability auth` again")
+        try:
+            transfer = self._current(open_id)
+            if transfer is None:
+                outcome = self._maybe_add(open_id)
+                if outcome is not None:
+                    return outcome
+                transfer = self._current(open_id)
+                assert transfer is not None
+            client = self.client_for(open_id)
+            if transfer.state == PENDING:
+                if not poll_now and transfer.next_check_at and self.clock() < datetime.fromisoformat(transfer.next_check_at):
+                    return Outcome(open_id, PENDING, f"request {transfer.request_id} pending; next check "
+                                   f"at {transfer.next_check_at}", transfer)
+                self._check(client, transfer)
+            if transfer.state == READY:
+                self._download(client, transfer)
+            if transfer.state == DOWNLOADED:
+                self._load(transfer)
+            return self._describe(transfer)
+        except ReauthorizationRequired as exc:
+            return Outcome(open_id, STOPPED, f"{exc}: run `tiktok-portability auth` again")
+        except TikTokError as exc:
+            log.warning("user %s: %s", open_id, exc)
+            return Outcome(open_id, "error", str(exc))
+
+    def _current(self, open_id: str) -> Transfer | None:
+        """The user's unfinished transfer; an ``adding`` left by a dead run becomes ``add_unknown``."""
+        for transfer in reversed(self.transfers.for_user(open_id)):
+            if transfer.state == ADDING:
+                transfer.state = ADD_UNKNOWN
+                transfer.error = "a previous run stopped during Add; its request id is unknown"
+                self.transfers.save(transfer)
+                continue
+            if transfer.state in IN_FLIGHT:
+                return transfer
+        return None
+
+    def _maybe_add(self, open_id: str) -> Outcome | None:
+        scopes, granted_at = self.scopes_of(open_id)
+        plan = plan_request(scopes, self.categories)
+        if plan is None:
+            return Outcome(open_id, "not_authorized", f"the granted scopes ({', '.join(scopes) or 'none'}) cover "
+                           f"none of {', '.join(self.categories)}")
+        grant, categories = plan
+        history = [t for t in self.transfers.for_user(open_id) if t.state != REJECTED]
+        since_grant = [t for t in history if granted_at is None or datetime.fromisoformat(t.created_at) >= granted_at]
+        if grant == "single" and since_grant:
+            last = since_grant[-1]
+            if last.state in NEEDS_ATTENTION:
+                return Outcome(open_id, last.state, f"{last.error}; the one-time grant may be spent: "
+                               "re-authorize to request again", last)
+            return Outcome(open_id, "done", "one-time grant already used "
+                           f"(request {last.request_id}: {last.state}); re-authorize for another export", last)
+        if grant == "ongoing" and history:
+            due = datetime.fromisoformat(history[-1].created_at) + self.min_interval
+            if self.clock() < due:
+                return Outcome(open_id, "scheduled", f"next request due at {_iso(due)}", history[-1])
+        transfer = Transfer(open_id, uuid.uuid4().hex, categories, self.data_format, grant, ADDING, _iso(self.clock()))
+        self.transfers.save(transfer)  # intent first: a crash from here on never leads to a second Add
+        try:
+            transfer.request_id = self.client_for(open_id).add(categories, self.data_format)
+        except AmbiguousAddError as exc:
+            transfer.state, transfer.error = ADD_UNKNOWN, f"Add may or may not have reached TikTok ({exc})"
+            self.transfers.save(transfer)
+            return Outcome(open_id, ADD_UNKNOWN, transfer.error, transfer)
+        except APIError as exc:
+            transfer.state, transfer.error = REJECTED, str(exc)
+            self.transfers.save(transfer)
+            return Outcome(open_id, REJECTED, f"Add refused: {exc}", transfer)
+        transfer.state = PENDING
+        self.transfers.save(transfer)
+        log.info("user %s: requested %s (%s, %s grant) as request %s", open_id, ",".join(categories),
+                 self.data_format, grant, transfer.request_id)
+        _crash_point("after_add")
+        return None
+
+    def _check(self, client: PortabilityClient, transfer: Transfer) -> None:
+        assert transfer.request_id is not None
+        status = client.check(transfer.request_id)
+        transfer.checks += 1
+        transfer.apply_time = _iso(status.apply_time) or transfer.apply_time
+        transfer.collect_time = _iso(status.collect_time) or transfer.collect_time
+        if status.ready:
+            transfer.state, transfer.next_check_at = READY, None
+        elif status.status == settings.STATUS_EXPIRED:
+            transfer.state = EXPIRED
+        elif status.status == settings.STATUS_CANCELLED:
+            transfer.state = CANCELLED
+        else:
+            wait = min(POLL_FIRST_SECONDS * 2 ** (transfer.checks - 1), POLL_MAX_SECONDS)
+            transfer.next_check_at = _iso(self.clock() + timedelta(seconds=wait))
+        self.transfers.save(transfer)
+
+    def _download(self, client: PortabilityClient, transfer: Transfer) -> None:
+        assert transfer.request_id is not None
+        dest = self.archive_dir / _safe(transfer.open_id) / f"{transfer.request_id}.zip"
+        dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            archive = client.download(transfer.request_id, dest)
+        except DownloadError as exc:
+            transfer.error = f"download failed, will retry: {exc}"
+            self.transfers.save(transfer)
+            if not exc.retryable:
+                raise
+            return
+        except APIError as exc:  # e.g. expired between check and download: check again
+            transfer.state, transfer.error = PENDING, f"download refused ({exc}); checking again"
+            self.transfers.save(transfer)
+            return
+        transfer.archive_path, transfer.archive_sha256, transfer.archive_size = str(archive.path), archive.sha256, archive.size
+        transfer.state, transfer.error = DOWNLOADED, None
+        self.transfers.save(transfer)
+        _crash_point("after_download")
+
+    def _load(self, transfer: Transfer) -> None:
+        path = Path(transfer.archive_path or "")
+        if not path.exists() or _sha256(path) != transfer.archive_sha256:
+            transfer.state, transfer.error = READY, "downloaded archive missing or changed; downloading again"
+            self.transfers.save(transfer)
+            return
+        try:
+            transfer.rows_loaded = self.load(transfer)
+        except Exception as exc:  # kept on disk for inspection; never a second Add
+            transfer.state, transfer.error = FAILED, f"load failed: {exc}"
+            self.transfers.save(transfer)
+            raise TikTokError(transfer.error) from None
+        transfer.state, transfer.loaded_at, transfer.error = LOADED, _iso(self.clock()), None
+        if not self.keep_archives:
+            path.unlink(missing_ok=True)
+            transfer.archive_path = None
+        self.transfers.save(transfer)
+
+    def _describe(self, transfer: Transfer) -> Outcome:
+        messages = {
+            PENDING: f"request {transfer.request_id} pending (checked {transfer.checks}x)",
+            READY: f"request {transfer.request_id} ready; {transfer.error or 'download next run'}",
+            LOADED: f"request {transfer.request_id} loaded: {transfer.rows_loaded} new rows",
+            EXPIRED: f"request {transfer.request_id} expired before it was downloaded",
+            CANCELLED: f"request {transfer.request_id} was cancelled",
+        }
+        return Outcome(transfer.open_id, transfer.state, messages.get(transfer.state, transfer.error or transfer.state),
+                       transfer)
+
+    def _stop_in_flight(self, open_id: str, reason: str) -> None:
+        for transfer in self.transfers.for_user(open_id):
+            if not transfer.finished:
+                transfer.state, transfer.error = STOPPED, reason
+                self.transfers.save(transfer)
+
+    # -- webhooks -----------------------------------------------------------------------------
+    def mark_ready(self, request_id: int) -> bool:
+        """``portability.download.ready``: the next step downloads without polling (idempotent)."""
+        transfer = self.transfers.by_request_id(request_id)
+        if transfer is None or transfer.state != PENDING:
+            return False
+        transfer.state, transfer.next_check_at = READY, None
+        self.transfers.save(transfer)
+        return True
+
+
+def _safe(open_id: str) -> str:
+    """A file-system-safe folder name for an open_id (they are opaque strings)."""
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in open_id).strip(".")
+    return cleaned or hashlib.sha256(open_id.encode()).hexdigest()[:16]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
