@@ -52,12 +52,16 @@ def tiktok_portability(
     user_id: str | None = None,
     skip_loaded_windows: bool = True,
     batch_rows: int = settings.BATCH_ROWS,
+    forget_user_id: str | None = None,
 ) -> list[DltResource]:
     """Load one or more exports. ``user_id`` overrides the profile username (required without a profile).
 
     ``skip_loaded_windows=False`` sends every row and relies on the merge alone: slower, but exact even
     when a later export lost events inside a window an earlier export already covered.
+    ``forget_user_id`` loads nothing and removes that user from every resource's state (``forget``).
     """
+    if forget_user_id is not None:
+        return [_forget_state(forget_user_id)]
     inputs = [_as_input(a, user_id) for a in archives]
     run_snapshots: dict[tuple[str, str], dict[str, history.Observation]] = {}
 
@@ -79,7 +83,7 @@ def tiktok_portability(
             table = _drop_empty_rows(table, entity)
             if skip_loaded_windows and entity.time_column:
                 table = _skip_covered(table, entity.time_column, archive.user_id)
-            log.info("%s: %d rows of %s to merge", archive.name, table.num_rows, entity.table)
+            log.debug("%s: %d rows of %s to merge", archive.name, table.num_rows, entity.table)
             yield from table.to_batches(max_chunksize=batch_rows)
 
         return rows
@@ -152,6 +156,18 @@ def tiktok_portability(
             resources.append(snapshot_resource(entity))
     resources += [profile, unparsed_sections, archives_loaded]
     return resources
+
+
+def _forget_state(user_id: str) -> DltResource:
+    @dlt.resource(name="forget_user_state", selected=True)
+    def forget_user_state() -> Iterator[Any]:
+        """Drop a user's windows and snapshot times, so a later load of their data starts afresh."""
+        for state in dlt.current.source_state().get("resources", {}).values():
+            for section in ("coverage", "snapshots"):
+                state.get(section, {}).pop(user_id, None)
+        yield from ()
+
+    return forget_user_state
 
 
 def _drop_empty_rows(table: pa.Table, entity: Entity) -> pa.Table:

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -142,7 +143,9 @@ class _Source:
                 parts.append(f"TRY_CAST({_ident(c)} AS {sql_type}) AS {_ident(c)}")
             else:
                 parts.append(_ident(c))
-        where = f" WHERE user_id = {_literal(self.user_id)}" if self.user_id is not None else ""
+        where = ""
+        if self.user_id is not None:
+            where = f" WHERE user_id = {_literal(self.user_id)}" if "user_id" in existing else " WHERE false"
         return f"(SELECT {', '.join(parts)} FROM {self.qualified(table)}{where})"
 
     @cached_property
@@ -209,8 +212,8 @@ def table_overview(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str | Non
             f"SELECT user_id, {_literal(t)} AS table_name, count(*) AS rows, min({_ident(c)}) AS first_at, "
             f"max({_ident(c)}) AS last_at FROM {src.rel(t, c)} GROUP BY user_id"
             for t, c in TIME_COLUMNS.items() if src.has(t)
-        ] or ["SELECT NULL::VARCHAR AS user_id, NULL::VARCHAR AS table_name, 0::BIGINT AS rows, "
-              "NULL::TIMESTAMPTZ AS first_at, NULL::TIMESTAMPTZ AS last_at WHERE false"]
+        ] or [("SELECT NULL::VARCHAR AS user_id, NULL::VARCHAR AS table_name, 0::BIGINT AS rows, "
+               "NULL::TIMESTAMPTZ AS first_at, NULL::TIMESTAMPTZ AS last_at WHERE false")]
         return src.frame(" UNION ALL ".join(parts) + " ORDER BY user_id, table_name")
 
 
@@ -557,7 +560,7 @@ def watch_sessions(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str | Non
 
 def _bucket_labels(bins: Sequence[float]) -> list[str]:
     edges = list(bins)
-    labels = [f"{_num(a)}–{_num(b)} min" for a, b in zip(edges, edges[1:])]
+    labels = [f"{_num(a)}–{_num(b)} min" for a, b in pairwise(edges)]
     return labels + [f"{_num(edges[-1])}+ min"]
 
 

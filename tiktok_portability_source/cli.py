@@ -1,14 +1,20 @@
-"""The ``tiktok-portability`` command: thin argument parsing over ``loader`` (and, later, transfers)."""
+"""The ``tiktok-portability`` command: thin argument parsing over ``loader``, ``api`` and ``forget``.
+
+Exit codes: 0 success, 1 a user or transfer needs attention, 2 bad input or configuration.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import settings
+from .errors import TikTokError, install_redaction
 from .loader import LoadFailed, LoadResult, load_archives, make_pipeline
 
 log = logging.getLogger("tiktok_portability_source")
@@ -24,6 +30,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
 
 
+def _api_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base-url", help="API base URL (default: config api_base_url, TikTok's)")
+    parser.add_argument("--token-store", metavar="FILE", help="token store path (default: config token_store)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tiktok-portability", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -35,13 +46,53 @@ def build_parser() -> argparse.ArgumentParser:
                       help="send every row even inside already-loaded time windows (slower, merge-only)")
     _common(load)
 
-    demo = sub.add_parser("demo", help="the whole job on generated data, no credentials needed")
-    demo.add_argument("--workdir", type=Path, default=Path("demo_data"), help="where generated archives go")
+    demo = sub.add_parser("demo", help="the whole job against the fake API on loopback, no credentials needed")
+    demo.add_argument("--workdir", type=Path, default=Path("demo_data"), help="tokens, transfers and archives")
     _common(demo)
+    demo.set_defaults(duckdb="demo.duckdb")
+
+    auth = sub.add_parser("auth", help="authorize a user (Login Kit) and store their tokens")
+    auth.add_argument("--scopes", default="user.info.basic,portability.all.ongoing",
+                      help="comma-separated scopes to ask for (default: %(default)s)")
+    auth.add_argument("--no-browser", action="store_true", help="print the URL only")
+    auth.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the redirect")
+    _api_options(auth)
+
+    sync = sub.add_parser("sync", help="advance every user's transfer (add → check → download → load)")
+    sync.add_argument("--wait", action="store_true", help="poll with backoff until loaded or --timeout")
+    sync.add_argument("--timeout", type=float, default=3600.0, help="seconds for --wait (default 3600)")
+    sync.add_argument("--categories", nargs="+", choices=settings.CATEGORIES, help="categories to request")
+    sync.add_argument("--format", choices=settings.DATA_FORMATS, help="archive format to request")
+    sync.add_argument("--user", action="append", dest="users", metavar="OPEN_ID", help="only these users")
+    _api_options(sync)
+    _common(sync)
+
+    status = sub.add_parser("status", help="users, tokens (never their values), transfers, last loads")
+    _api_options(status)
+    _common(status)
+
+    forget = sub.add_parser("forget", help="erase every row, token, transfer and archive of one user")
+    forget.add_argument("--user-id", required=True)
+    _api_options(forget)
+    _common(forget)
+
+    fake = sub.add_parser("fake-api", help="run the fake TikTok API on loopback")
+    fake.add_argument("--port", type=int, default=8080)
+    fake.add_argument("--user", action="append", dest="users", metavar="OPEN_ID")
+    fake.add_argument("--ready-after-polls", type=int, default=1)
+
+    hook = sub.add_parser("webhook", help="receive TikTok webhooks (download ready, authorization removed)")
+    hook.add_argument("--port", type=int, default=8090)
+    hook.add_argument("--host", default="127.0.0.1")
+    _api_options(hook)
+    _common(hook)
     return parser
 
 
-def print_summary(result: LoadResult, out=sys.stdout) -> None:
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def print_summary(result: LoadResult, out: Any = sys.stdout) -> None:
     width = max(len(t) for t in result.after)
     print(f"{'table':<{width}}  {'added':>9}  {'total':>9}", file=out)
     for table, total in sorted(result.after.items()):
@@ -57,9 +108,26 @@ def _pipeline(args: argparse.Namespace):
                          pipelines_dir=args.pipelines_dir)
 
 
+def _service(args: argparse.Namespace, **overrides: Any):
+    from .api import ApiService
+    from .config import load_api_config
+
+    explicit = {k: v for k, v in {
+        "api_base_url": getattr(args, "base_url", None), "token_store": getattr(args, "token_store", None),
+        "categories": getattr(args, "categories", None), "data_format": getattr(args, "format", None),
+    }.items() if v}
+    if "api_base_url" in explicit and "authorize_url" not in overrides:
+        # a fake or proxy serves the authorize page on its own host
+        explicit["authorize_url"] = explicit["api_base_url"].rstrip("/") + settings.AUTHORIZE_PATH
+    config = load_api_config(**explicit, **overrides)
+    return ApiService(config, lambda: _pipeline(args))
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
 def cmd_load(args: argparse.Namespace) -> int:
-    result = load_archives(_pipeline(args), args.archives, user_id=args.user_id,
-                           skip_loaded_windows=not args.no_skip)
+    result = load_archives(_pipeline(args), args.archives, user_id=args.user_id, skip_loaded_windows=not args.no_skip)
     print_summary(result)
     return 0
 
@@ -70,15 +138,117 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def cmd_auth(args: argparse.Namespace) -> int:
+    service = _service(args)
+    open_id = service.authorize([s.strip() for s in args.scopes.split(",") if s.strip()],
+                                open_browser=not args.no_browser, timeout=args.timeout)
+    print(f"authorized {open_id}; tokens stored in {service.store.path}")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    service = _service(args)
+    if not service.users():
+        print(f"no users in {service.store.path}: run `tiktok-portability auth` first", file=sys.stderr)
+        return 2
+    outcomes = (service.sync_until_done(args.timeout, users=args.users) if args.wait
+                else service.sync_once(users=args.users))
+    for outcome in outcomes:
+        print(f"{outcome.open_id}: {outcome.state}: {outcome.message}")
+    bad = {"error", "stopped", "add_unknown", "failed", "rejected", "not_authorized", "expired"}
+    return 1 if any(o.state in bad for o in outcomes) else 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .destination import query
+
+    service = _service(args)
+    now = time.time()
+    print(f"token store: {service.store.path}")
+    for open_id in service.users():
+        token_set = service.store.get(open_id)
+        meta = service.store.metadata(open_id)
+        if token_set is None:
+            print(f"  {open_id}: no token")
+            continue
+        left = token_set.expires_at.timestamp() - now
+        state = "REVOKED - run auth again" if meta.get("revoked") else (
+            f"access token valid {left / 60:.0f} min" if left > 0 else "access token expired (refreshed on next use)")
+        print(f"  {open_id}: {state}; refresh token until {token_set.refresh_expires_at:%Y-%m-%d}; "
+              f"scopes {','.join(token_set.scopes)}")
+    print("transfers:")
+    transfers = service.transfers.all()
+    for transfer in transfers[-20:]:
+        print(f"  {transfer.open_id} request {transfer.request_id}: {transfer.state} "
+              f"({','.join(transfer.categories)}, {transfer.grant}) created {transfer.created_at[:19]}"
+              + (f" rows {transfer.rows_loaded}" if transfer.rows_loaded is not None else "")
+              + (f" - {transfer.error}" if transfer.error else ""))
+    if not transfers:
+        print("  none")
+    print("last loads:")
+    rows = query(service.pipeline, "SELECT user_id, archive, exported_at, loaded_at FROM {table} "
+                 "ORDER BY loaded_at DESC LIMIT 10", "archives")
+    for user_id, archive, exported_at, loaded_at in rows:
+        print(f"  {user_id}: {archive} (exported {exported_at:%Y-%m-%d %H:%M}) loaded {loaded_at:%Y-%m-%d %H:%M}")
+    if not rows:
+        print("  none")
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from .forget import forget_user
+
+    service = _service(args)
+    report = forget_user(service.pipeline, args.user_id, tokens=service.store, transfers=service.transfers,
+                         archive_dir=service.config.archive_dir)
+    print(f"forgot {args.user_id}:")
+    for line in report.lines():
+        print(f"  {line}")
+    return 0
+
+
+def cmd_fake_api(args: argparse.Namespace) -> int:
+    from .fake_api import main as fake_main
+
+    argv = ["--port", str(args.port), "--ready-after-polls", str(args.ready_after_polls)]
+    for user in args.users or []:
+        argv += ["--user", user]
+    return fake_main(argv)
+
+
+def cmd_webhook(args: argparse.Namespace) -> int:
+    from .api import require
+    from .webhooks import WebhookReceiver, serve_webhooks
+
+    service = _service(args)
+    receiver = WebhookReceiver(require(service.config.client_secret, "client_secret"), service.handle_webhook)
+    server = serve_webhooks(args.host, args.port, receiver)
+    print(f"receiving webhooks on {server.url}; Ctrl-C to stop", flush=True)
+    try:
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        receiver.close()
+    return 0
+
+
+HANDLERS = {"load": cmd_load, "demo": cmd_demo, "auth": cmd_auth, "sync": cmd_sync, "status": cmd_status,
+            "forget": cmd_forget, "fake-api": cmd_fake_api, "webhook": cmd_webhook}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
-    logging.getLogger("dlt").setLevel(logging.WARNING)
-    handlers = {"load": cmd_load, "demo": cmd_demo}
+    for noisy in ("dlt", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    install_redaction()
     try:
-        return handlers[args.command](args)
-    except LoadFailed as exc:
+        return HANDLERS[args.command](args)
+    except (LoadFailed, TikTokError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

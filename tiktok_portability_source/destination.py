@@ -47,3 +47,26 @@ def previous_snapshot(pipeline: dlt.Pipeline, table: str, user_id: str) -> list[
         table,
         user_id,
     )
+
+
+def delete_user_rows(pipeline: dlt.Pipeline, user_id: str) -> dict[str, int]:
+    """Delete every row of one user from every table of the dataset that has a ``user_id`` column."""
+    removed: dict[str, int] = {}
+    try:
+        with pipeline.sql_client() as client:
+            schema = client.fully_qualified_dataset_name(escape=False).split(".")[-1]
+            with client.execute_query(
+                "SELECT table_name FROM information_schema.columns WHERE table_schema = %s AND column_name = 'user_id'",
+                schema,
+            ) as cursor:
+                tables = sorted({row[0] for row in cursor.fetchall()})
+            for table in tables:
+                qualified = client.make_qualified_table_name(table)
+                with client.execute_query(f"SELECT COUNT(*) FROM {qualified} WHERE user_id = %s", user_id) as cursor:
+                    count = int(cursor.fetchall()[0][0])
+                if count:
+                    client.execute_sql(f"DELETE FROM {qualified} WHERE user_id = %s", user_id)
+                removed[table] = count
+    except DatabaseUndefinedRelation:
+        return removed
+    return removed

@@ -274,7 +274,7 @@ class Syncer:
 
     def _download(self, client: PortabilityClient, transfer: Transfer) -> None:
         assert transfer.request_id is not None
-        dest = self.archive_dir / _safe(transfer.open_id) / f"{transfer.request_id}.zip"
+        dest = archive_folder(self.archive_dir, transfer.open_id) / f"{transfer.request_id}.zip"
         dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             archive = client.download(transfer.request_id, dest)
@@ -339,10 +339,10 @@ class Syncer:
         return True
 
 
-def _safe(open_id: str) -> str:
-    """A file-system-safe folder name for an open_id (they are opaque strings)."""
+def archive_folder(archive_dir: Path, open_id: str) -> Path:
+    """Where a user's downloaded archives go: a file-system-safe name (open_ids are opaque)."""
     cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in open_id).strip(".")
-    return cleaned or hashlib.sha256(open_id.encode()).hexdigest()[:16]
+    return archive_dir / (cleaned or hashlib.sha256(open_id.encode()).hexdigest()[:16])
 
 
 def _sha256(path: Path) -> str:

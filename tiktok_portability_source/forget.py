@@ -1,0 +1,48 @@
+"""Erase one user completely: loaded rows, dlt state about them, tokens, transfers and archives."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dlt
+
+from . import destination, tiktok_portability
+from .auth import TokenStore
+from .transfers import TransferStore, archive_folder
+
+
+@dataclass
+class ForgetReport:
+    rows: dict[str, int] = field(default_factory=dict)
+    tokens: bool = False
+    transfers: int = 0
+    archives: int = 0
+
+    def lines(self) -> list[str]:
+        out = [f"{table}: {n} rows deleted" for table, n in sorted(self.rows.items()) if n]
+        out.append(f"tokens: {'deleted' if self.tokens else 'none stored'}")
+        out.append(f"transfer records: {self.transfers} deleted")
+        out.append(f"downloaded archives: {self.archives} deleted")
+        return out
+
+
+def forget_user(pipeline: dlt.Pipeline, user_id: str, *, tokens: TokenStore | None = None,
+                transfers: TransferStore | None = None, archive_dir: Path | None = None) -> ForgetReport:
+    """State first, then rows: a crash in between leaves rows a second ``forget`` removes, never a
+    window that would make a later load of the same user skip rows."""
+    report = ForgetReport()
+    pipeline.sync_destination()
+    pipeline.run(tiktok_portability(archives=[], forget_user_id=user_id))
+    report.rows = destination.delete_user_rows(pipeline, user_id)
+    if tokens is not None:
+        report.tokens = tokens.delete(user_id)
+    if transfers is not None:
+        report.transfers = transfers.forget_user(user_id)
+    if archive_dir is not None:
+        folder = archive_folder(archive_dir, user_id)
+        if folder.exists():
+            report.archives = sum(1 for p in folder.rglob("*") if p.is_file())
+            shutil.rmtree(folder)
+    return report
