@@ -273,7 +273,8 @@ def test_large_watch_history_travels_in_batches(tmp_path, new_pipeline):
     archive = history.export(tmp_path / "in", at=AT, family="B", duplicates=True)
     from tiktok_portability_source import tiktok_portability
 
-    source = tiktok_portability(archives=[archive.path], batch_rows=10_000)
+    # iterated outside a pipeline: no per-user windows (they would come from the last active pipeline)
+    source = tiktok_portability(archives=[archive.path], batch_rows=10_000, skip_loaded_windows=False)
     batches = list(source.with_resources("watch_history").watch_history)
     assert len(batches) >= 3 and all(b.num_rows <= 10_000 for b in batches)
     result = load_archives(new_pipeline(), [archive.path])
