@@ -279,3 +279,15 @@ def test_large_watch_history_travels_in_batches(tmp_path, new_pipeline):
     assert len(batches) >= 3 and all(b.num_rows <= 10_000 for b in batches)
     result = load_archives(new_pipeline(), [archive.path])
     assert result.after["watch_history"] == archive.expected["watch_history"] == 30_000
+
+
+def test_several_exports_in_one_load_keep_the_follower_history(tmp_path, new_pipeline):
+    history = UserHistory("user_a", seed=18)
+    exports = [history.export(tmp_path / "in", at=AT - timedelta(days=d), family="B") for d in (200, 100, 0)]
+    load_archives(new_pipeline(), [a.path for a in exports])
+    rows = sql(tmp_path / "t.duckdb", "SELECT username, disappeared_at FROM tiktok.followers WHERE NOT is_current")
+    gone = {r[0] for r in rows}
+    expected_gone = history.unfollowed_between(exports[0], exports[2])["followers"] | \
+        history.unfollowed_between(exports[1], exports[2])["followers"]
+    assert gone == expected_gone and gone
+    assert {r[1] for r in rows} <= {exports[1].exported_at, exports[2].exported_at}

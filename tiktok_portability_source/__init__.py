@@ -10,6 +10,7 @@ table, so each archive is parsed a single time. Every table merges on a determin
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -89,7 +90,10 @@ def tiktok_portability(
         return rows
 
     def snapshot_resource(entity: Entity) -> DltResource:
-        @dlt.transformer(data_from=exports, name=entity.table, write_disposition=MERGE, primary_key="row_key")
+        # several exports of a user in one run each yield the user's whole list; the merge must
+        # keep the copy computed last (it folds in every export seen so far), not the first
+        @dlt.transformer(data_from=exports, name=entity.table, write_disposition=MERGE, primary_key="row_key",
+                         columns={"snapshot_version": {"data_type": "bigint", "dedup_sort": "desc"}})
         def rows(archive: OpenedArchive) -> Iterator[pa.Table]:
             if not archive.has_section(entity.table):
                 return  # not in this export: says nothing about (un)follows
@@ -227,6 +231,7 @@ def _snapshot_table(entity: Entity, archive: OpenedArchive, rows: list[dict[str,
         **{name: pa.array([r[name] for r in rows], TIMESTAMP)
            for name in ("followed_at", "first_seen_at", "last_seen_at", "disappeared_at")},
         "is_current": pa.array([r["is_current"] for r in rows], pa.bool_()),
+        "snapshot_version": pa.array([time.time_ns()] * len(rows), pa.int64()),
     })
 
 
