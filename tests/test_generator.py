@@ -7,10 +7,14 @@ export-formats.md, not with the project's reader, so that the generator's contra
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import re
+import sys
 import time
 import zipfile
+from array import array
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -745,3 +749,246 @@ def test_streamed_json_is_pretty_printed_like_json_dumps(tmp_path: Path, family:
     assert a.expected["watch_history"] > 8192  # more than one chunk
     assert raw == json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
     assert "😂" in raw or "🔥" in raw
+
+
+# --- realistic behaviour: what the notebooks' analyses need to tell a story -----------------------
+
+WATCH_GAP = timedelta(minutes=30)  # analysis.watch_sessions: a longer gap starts a new session
+BUSY = Sizes(watch_history=12_000, likes=3000, favorite_videos=300, searches=600, shares=300, logins=200,
+             comments=200, direct_messages=800, followers=400, following=300, posts=100)
+
+
+def _at(value: str) -> datetime:
+    return datetime.strptime(_date(value), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+
+
+def _video_events(items: list[dict[str, Any]]) -> list[tuple[datetime, str]]:
+    """(time, video id) of watch/like/favourite items, ascending."""
+    return sorted((_at(_get(i, "Date")), VIDEO_ID.search(_get(i, "Link")).group(1)) for i in items)
+
+
+def _session_lengths(times: list[datetime]) -> list[int]:
+    lengths: list[int] = []
+    for k, t in enumerate(times):
+        if k and t - times[k - 1] <= WATCH_GAP:
+            lengths[-1] += 1
+        else:
+            lengths.append(1)
+    return lengths
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+@pytest.fixture(scope="module")
+def busy(tmp_path_factory) -> dict[str, Any]:
+    """A heavy-ish user's B export (no duplicates): ~6,000 watch rows in ~300 sessions."""
+    h = UserHistory("user_a", seed=0, sizes=BUSY)
+    a = h.export(tmp_path_factory.mktemp("busy"), at=AT, family="B", duplicates=False)
+    doc = read_json(a)
+    ya = doc["Your Activity"]
+    return {
+        "archive": a,
+        "doc": doc,
+        "watch": _video_events(ya["Watch History"]["VideoList"]),
+        "likes": _video_events(ya["Like List"]["ItemFavoriteList"]),
+        "favorites": _video_events(ya["Favorite Videos"]["FavoriteVideoList"]),
+    }
+
+
+def test_watch_history_comes_in_sessions(busy: dict[str, Any]) -> None:
+    watch = busy["watch"]
+    times = [t for t, _ in watch]
+    lengths = _session_lengths(times)
+    assert len(watch) == busy["archive"].expected["watch_history"] > 5000
+    assert _median(lengths) >= 10  # ~20 videos per session, not ~1 (uniform timestamps)
+    assert sum(1 for n in lengths if n == 1) < 0.1 * len(lengths)
+    assert len(watch) / 40 < len(lengths) < len(watch) / 8
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times) if b - a <= WATCH_GAP]
+    assert 15 <= _median(gaps) <= 45  # seconds between videos
+    assert sum(1 for g in gaps if 8 <= g <= 60) > 0.9 * len(gaps)  # a few longer pauses
+    assert max(gaps) > 180
+    # re-watches still happen: the same video twice, minutes apart
+    seen: dict[str, datetime] = {}
+    rewatches = 0
+    for t, vid in watch:
+        if vid in seen and t - seen[vid] < timedelta(hours=1):
+            rewatches += 1
+        seen[vid] = t
+    assert rewatches > len(watch) / 20
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_median_session_of_modest_histories(tmp_path: Path, seed: int) -> None:
+    a = generate_archive(tmp_path, seed=seed, sizes=Sizes.scaled(10), duplicates=False)
+    times = [t for t, _ in _video_events(read_json(a)["Your Activity"]["Watch History"]["VideoList"])]
+    assert _median(_session_lengths(times)) >= 5
+
+
+def test_watch_history_has_a_daily_and_weekly_rhythm(busy: dict[str, Any]) -> None:
+    times = [t for t, _ in busy["watch"]]
+    per_hour = [0] * 24
+    for t in times:
+        per_hour[t.hour] += 1
+    evening = sum(per_hour[18:24]) / 6
+    night = sum(per_hour[2:6]) / 4
+    morning = sum(per_hour[9:11]) / 2
+    lunch = sum(per_hour[12:14]) / 2
+    assert evening > 5 * night
+    assert lunch > morning > night
+    days: dict[Any, int] = {}
+    for t in times:
+        days[t.date()] = days.get(t.date(), 0) + 1
+    first, last = times[0].date(), times[-1].date()
+    calendar = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    weekend = [days.get(d, 0) for d in calendar if d.weekday() >= 5]
+    weekday = [days.get(d, 0) for d in calendar if d.weekday() < 5]
+    assert sum(weekend) / len(weekend) > 1.25 * sum(weekday) / len(weekday)
+    assert 0 < sum(1 for n in weekday + weekend if n == 0) < len(calendar) / 2  # some days off
+
+
+def test_likes_and_favourites_follow_a_view_of_the_same_video(busy: dict[str, Any]) -> None:
+    views: dict[str, list[datetime]] = {}
+    for t, vid in busy["watch"]:
+        views.setdefault(vid, []).append(t)
+    start = busy["watch"][0][0]
+    for table in ("likes", "favorites"):
+        events = [(t, vid) for t, vid in busy[table] if t >= start]  # the watch window
+        assert len(events) > {"likes": 1000, "favorites": 100}[table]
+        after_view = sum(
+            1 for t, vid in events if any(timedelta(0) <= t - v <= timedelta(minutes=10) for v in views.get(vid, ()))
+        )
+        assert after_view > 0.9 * len(events), table
+    # and the like list reaches back before the watch window, over the whole history
+    assert busy["likes"][0][0] < AT - timedelta(days=300)
+
+
+def test_searches_shares_logins_and_comments_happen_in_sessions(busy: dict[str, Any]) -> None:
+    times = [t for t, _ in busy["watch"]]
+    video_at = {t: vid for t, vid in busy["watch"]}
+    start, end = times[0] + timedelta(hours=1), times[-1] - timedelta(hours=1)
+    ya = busy["doc"]["Your Activity"]
+
+    def around(t: datetime) -> tuple[datetime | None, datetime | None]:
+        k = bisect.bisect_left(times, t)
+        return (times[k - 1] if k else None), (times[k] if k < len(times) else None)
+
+    searches = [_at(i["Date"]) for i in ya["Searches"]["SearchList"]]
+    searches = [t for t in searches if start < t < end]
+    assert len(searches) > 100
+    assert sum(1 for t in searches if around(t)[1] - t <= timedelta(minutes=1)) > 0.9 * len(searches)
+
+    shares = [i for i in ya["Share History"]["ShareHistoryList"] if start < _at(i["Date"]) < end]
+    assert len(shares) > 50
+    video_shares = 0
+    for i in shares:
+        before, _ = around(_at(i["Date"]))
+        assert _at(i["Date"]) - before <= timedelta(minutes=1)
+        m = VIDEO_ID.search(i["Link"])
+        if m:
+            video_shares += 1
+            assert m.group(1) == video_at[before]  # the video just watched
+    assert video_shares > len(shares) / 2
+
+    logins = [_at(i["Date"]) for i in ya["Login History"]["LoginHistoryList"]]
+    logins = [t for t in logins if start < t < end]
+    assert len(logins) > 50
+    for t in logins:  # just before the first video of a session
+        before, after = around(t)
+        assert after - t <= timedelta(minutes=2) and (before is None or t - before > WATCH_GAP)
+
+    comments = [_at(i["date"]) for i in busy["doc"]["Comment"]["Comments"]["CommentsList"]]
+    comments = [t for t in comments if start < t < end]
+    assert sum(1 for t in comments if t - around(t)[0] <= timedelta(minutes=2)) > 0.9 * len(comments)
+
+
+def test_direct_messages_come_in_bursts(busy: dict[str, Any]) -> None:
+    threads = busy["doc"]["Direct Message"]["Direct Messages"]["ChatHistory"]
+    gaps, bursts, messages = [], 0, 0
+    for items in threads.values():
+        times = sorted(_at(m["Date"]) for m in items)
+        messages += len(times)
+        bursts += 1 + sum(1 for a, b in itertools.pairwise(times) if b - a > timedelta(hours=2))
+        gaps += [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    assert messages > 300
+    assert bursts < messages / 3  # several messages per burst
+    assert _median(gaps) < 600  # replies minutes apart
+    sizes = sorted(len(items) for items in threads.values())
+    assert sizes[-1] > 2 * sizes[0]  # some conversations are busier than others
+
+
+def test_posts_have_a_cadence_mostly_in_the_evening(busy: dict[str, Any]) -> None:
+    h = UserHistory("user_a", seed=0, sizes=BUSY)
+    posts = busy["doc"]["Post"]["Posts"]["VideoList"]
+    times = sorted(_at(p["Date"]) for p in posts)
+    assert len(times) > 80
+    gaps = [(b - a) / timedelta(days=1) for a, b in itertools.pairwise(times)]
+    assert max(gaps) < 10 and _median(gaps) > 2  # ~2 a week, never a month of silence
+    weeks = {t.isocalendar()[:2] for t in times}
+    assert len(weeks) > 0.8 * (times[-1] - times[0]) / timedelta(weeks=1)
+    assert sum(1 for t in times if 17 <= t.hour <= 23) > 0.5 * len(times)
+    likes = sorted(int(p["Likes"]) for p in posts)
+    assert likes[-1] > 5 * _median(likes)  # a few clear hits
+    assert int(busy["doc"]["Profile"]["Profile Info"]["ProfileMap"]["likesReceived"]) == sum(likes)
+    assert h.expected_counts([busy["archive"]])["posts"] == len(posts)
+
+
+def test_post_likes_depend_on_hour_and_weekday(tmp_path: Path) -> None:
+    a = generate_archive(tmp_path, sizes=Sizes(posts=400), family="B")
+    posts = [(_at(p["Date"]), int(p["Likes"])) for p in read_json(a)["Post"]["Posts"]["VideoList"]]
+    evening = [n for t, n in posts if 18 <= t.hour <= 22]
+    daytime = [n for t, n in posts if 6 <= t.hour <= 16]
+    weekend = [n for t, n in posts if t.weekday() >= 5]
+    weekday = [n for t, n in posts if t.weekday() < 4]
+    assert min(len(evening), len(daytime), len(weekend), len(weekday)) > 30
+    assert _median(evening) > 1.2 * _median(daytime)
+    assert _median(weekend) > 1.1 * _median(weekday)
+
+
+def test_follows_grow_over_time_and_some_leave(tmp_path: Path) -> None:
+    h = UserHistory("user_a", seed=0, sizes=BUSY)
+    end = datetime(2025, 12, 31, tzinfo=UTC)  # every unfollow has happened by the end
+    a = h.export(tmp_path, at=end, family="E")
+    doc = read_json(a)["Profile"]
+    span = (end - datetime(2025, 1, 1, tzinfo=UTC)) / 4
+    for which, key, n in (("followers", "Follower List", BUSY.followers),
+                          ("following", "Following List", BUSY.following)):
+        names = [f["UserName"] for f in doc[key][_A[which][2]]]
+        real = n - (which == "followers")  # one follower is "N/A"
+        assert len(names) - (which == "followers") == real - round(real * 0.2)  # unfollow_fraction
+        quarters = [0] * 4
+        for f in doc[key][_A[which][2]]:
+            quarters[min(3, int((_at(f["Date"]) - datetime(2025, 1, 1, tzinfo=UTC)) / span))] += 1
+        assert quarters == sorted(quarters) and quarters[3] > 1.5 * quarters[0], (which, quarters)
+
+
+@pytest.mark.parametrize(("watch", "seconds"), [(3000, 3600), (1000, 1000), (50, 86400), (1, 10), (500, 40 * 86400)])
+def test_dense_and_tiny_histories_keep_distinct_ordered_timestamps(tmp_path: Path, watch: int, seconds: int) -> None:
+    start = AT - timedelta(seconds=seconds)
+    h = UserHistory(sizes=Sizes(watch_history=watch, likes=watch, favorite_videos=watch // 2, searches=watch // 3),
+                    start=start, end=AT)
+    a = h.export(tmp_path, at=AT, family="B", duplicates=False)
+    ya = read_json(a)["Your Activity"]
+    for table, items in (("watch_history", ya["Watch History"]["VideoList"]),
+                         ("likes", ya["Like List"]["ItemFavoriteList"]),
+                         ("favorite_videos", ya["Favorite Videos"]["FavoriteVideoList"]),
+                         ("searches", ya["Searches"]["SearchList"])):
+        dates = [_at(_get(i, "Date")) for i in items or []]
+        assert dates == sorted(dates, reverse=True), table  # newest first …
+        assert len(set(dates)) == len(dates) == a.expected[table], table  # … and distinct
+        assert all(start <= d <= AT for d in dates), table
+    assert a.expected["watch_history"] == min(watch, seconds)
+
+
+def test_per_session_state_stays_small_for_a_million_rows() -> None:
+    """Watch rows are computed from their index: a million rows keep only per-session arrays
+    (~50k sessions), and likes are computed from the watch rows they follow."""
+    h = UserHistory(sizes=Sizes(watch_history=1_000_000, likes=200_000), start=AT - timedelta(days=179), end=AT)
+    watch = h.videos["watch_history"]
+    state = [v for v in vars(watch).values() if isinstance(v, array)]
+    assert len(state) == 5 and sum(sys.getsizeof(v) for v in state) < 2 * 2**20
+    assert not any(isinstance(v, (list, dict, array)) for v in vars(h.videos["likes"]).values())
+    assert watch.window(None, AT.timestamp()) == (0, 1_000_000)

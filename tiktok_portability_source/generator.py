@@ -55,22 +55,51 @@ Choices where the reference is silent or ambiguous:
   as Shop, wallet, Autofill (all ``"N/A"``) or ``Recently Deleted Posts: []`` hold nothing and
   are not listed.
 
-Watch history is generated lazily by index (random access, no per-row storage), so an archive
-with millions of watch rows streams into the ZIP member in chunks with bounded memory. Note that
-an export only holds the last 180 days of watch history: to get ``N`` watch rows into a single
-export, let the history start no earlier than 180 days before ``at``.
+Behaviour, so that analyses of generated data tell a story (times are UTC and stand in for the
+user's local time):
+
+- A daily and weekly rhythm (``_Rhythm``): activity peaks in the evening (18–23 h) and at lunch,
+  is low from 2 to 6 h, and is higher at the weekend; some weeks are busier, some days quiet.
+- Watch history comes in sessions: ~20 videos on average (1–60), 9–59 s apart with an
+  occasional pause of 3–25 min, sessions at least 40 min apart and placed by the rhythm. A tiny
+  history still has 8 sessions; a history too dense for this (say 1M rows in 6 months) gets
+  shorter breaks, then a faster tempo, down to one video per second. Every 8th row re-watches one
+  of the 4 videos before it.
+- Likes and favourite videos come a few seconds after a view of the same video (before the next
+  video starts), searches a few seconds before a view; shares (of the video just watched),
+  comments, favourite sounds/effects/hashtags/collections, gifts and blocks a few seconds after
+  one; logins just before the first video of a session. (A table with more events than there are
+  watched videos follows the rhythm instead.)
+- DMs come in bursts: a thread wakes up at a time the rhythm picks and 2–10 messages go back and
+  forth, seconds to minutes apart; a few threads get most bursts.
+- Posts come at a steady cadence with jitter (weekly for the demo sizes), mostly in the evening;
+  their likes are log-normal, grow with the account, are higher for evening and weekend posts,
+  and a few posts are clear hits.
+- Followers and following grow at an increasing rate (cumulative ~ t^1.4); the accounts that
+  leave (``unfollow_fraction``) followed in the first half of the time before they left.
+- Off-TikTok activity follows the rhythm.
+
+Watch history is generated lazily by index (random access, per-session arrays only, no per-row
+storage), and likes and favourite videos by index from it, so an archive with millions of watch
+rows streams into the ZIP member in chunks with bounded memory. Note that an export only holds
+the last 180 days of watch history: to get ``N`` watch rows into a single export, let the history
+start no earlier than 180 days before ``at``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import random
 import shutil
 import time
 import zipfile
+from array import array
+from bisect import bisect_right
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
@@ -300,61 +329,131 @@ class _LazyList:
 # --------------------------------------------------------------------------------------------
 
 
-class _VideoEvents:
-    """Video events computed from their index: timestamps strictly increase, so ranges of
-    indices are time windows, and nothing per row is stored (1M rows cost no memory)."""
+class _Rhythm:
+    """When the user is on the app: an intensity over [start, end) that is an hour-of-day profile
+    (evening and lunch peaks, quiet nights; weekends later and busier) times a weekday factor
+    times a seeded per-day and per-week factor (busy weeks, quiet days).
 
-    def __init__(self, n: int, start_s: int, end_s: int, salt: int, rewatch: bool):
-        span = max(1, end_s - start_s)
-        self.n = min(max(n, 0), span)  # one event per second at most, keeps timestamps distinct
-        self.start = start_s
-        self.span = span
-        self.step = span // self.n if self.n else 1
-        self.salt = salt
-        self.salt2 = _mix(salt + 0x51ED27)
-        self.rewatch = rewatch
+    ``time(v)`` is the inverse of the cumulative intensity: v spread evenly over [0, total) give
+    instants spread like the user's activity. One cumulative weight per day: a year costs a few KB.
+    """
 
-    # One hash per row (h = _mix(salt ^ i)) drives the time jitter, the link form and the
-    # @user of the link; the video id is a second hash of the (possibly re-watched) row.
-    # _rows() inlines the same formulas for speed; keep both in step.
+    __slots__ = ("cum", "end", "factors", "first", "head", "start", "tail", "total")
+
+    def __init__(self, start_s: int, end_s: int, salt: int):
+        self.start, self.end = start_s, max(end_s, start_s + 1)  # end exclusive
+        first, last = self.start // 86400, (self.end - 1) // 86400
+        rng = random.Random(salt)
+        w0 = (first + 3) // 7  # weeks start on Monday
+        weeks = [0.75 + 0.5 * rng.random() for _ in range((last + 3) // 7 - w0 + 1)]  # busy and quiet weeks
+        self.first = first
+        self.factors = factors = [
+            _WEEKDAY_FACTORS[(d + 3) % 7] * weeks[(d + 3) // 7 - w0] * (0.25 if u < 0.08 else 0.65 + 0.76 * (u - 0.08))
+            for d, u in zip(range(first, last + 1), [rng.random() for _ in range(last - first + 1)])
+        ]  # 8 % quiet days
+        weights = [f * _HOUR_CUM[1 if (d + 3) % 7 >= 5 else 0][24] for d, f in zip(range(first, last + 1), factors)]
+        # the covered seconds [a, b) of the first and last day, and the weight before a
+        self.head = (max(self.start - first * 86400, 0), _cum_at(_prof(first), self.start - first * 86400))
+        self.tail = min(self.end - last * 86400, 86400)
+        weights[-1] = factors[-1] * _cum_at(_prof(last), self.tail)
+        weights[0] -= factors[0] * self.head[1]
+        self.cum = [0.0, *accumulate(weights)]
+        self.total = self.cum[-1]
+
+    def _day(self, i: int) -> tuple[int, int, int, float, int, float]:
+        """(midnight, first second, end second, factor, profile, weight before first second)"""
+        last = len(self.factors) - 1
+        d = self.first + i
+        a, c0 = self.head if i == 0 else (0, 0.0)
+        return d * 86400, a, self.tail if i == last else 86400, self.factors[i], _prof(d), c0
+
+    def time(self, v: float) -> int:
+        """The instant at cumulative intensity v (clamped into [start, end)); monotone in v."""
+        return self.times_at((v,))[0]
+
+    def times_at(self, vs: Sequence[float]) -> array:
+        """``time(v)`` for ascending ``vs``, walking the days once instead of a bisect each."""
+        out = array("q")
+        cum, hour_cum, hour_w = self.cum, _HOUR_CUM, _HOUR_WEIGHTS
+        last = len(self.factors) - 1
+        i = 0 if not vs else min(max(bisect_right(cum, vs[0]) - 1, 0), last)
+        base, a, b, factor, prof, c0 = self._day(i)
+        for v in vs:
+            if i < last and cum[i + 1] <= v:
+                while i < last and cum[i + 1] <= v:
+                    i += 1
+                base, a, b, factor, prof, c0 = self._day(i)
+            r = c0 + (v - cum[i]) / factor
+            cum_h = hour_cum[prof]
+            h = min(max(bisect_right(cum_h, r) - 1, 0), 23)
+            x = int(3600 * h + (r - cum_h[h]) * 3600 / hour_w[prof][h])
+            out.append(base + min(max(x, a), b - 1))
+        return out
+
+    def times(self, rng: random.Random, n: int) -> list[int]:
+        """n distinct whole-second instants drawn from the rhythm, ascending."""
+        n = min(max(n, 0), self.end - self.start)
+        return _spread(self.times_at(sorted(rng.random() * self.total for _ in range(n))), self.start, self.end - 1)
+
+
+# relative activity per hour of day (UTC stands in for the user's local time)
+_HOUR_WEIGHTS: tuple[tuple[float, ...], tuple[float, ...]] = (
+    (0.9, 0.4, 0.12, 0.05, 0.04, 0.08, 0.35, 0.8, 0.75, 0.5, 0.5, 0.7,  # Monday … Friday
+     1.6, 1.5, 0.7, 0.6, 0.8, 1.1, 1.7, 2.2, 2.6, 2.8, 2.5, 1.7),
+    (1.4, 0.9, 0.3, 0.1, 0.05, 0.05, 0.1, 0.25, 0.5, 0.9, 1.2, 1.4,  # Saturday, Sunday
+     1.6, 1.6, 1.4, 1.3, 1.3, 1.5, 1.8, 2.2, 2.6, 2.8, 2.6, 2.1),
+)
+_HOUR_CUM: tuple[list[float], list[float]] = tuple(  # type: ignore[assignment]
+    [sum(w[:h]) for h in range(25)] for w in _HOUR_WEIGHTS
+)
+_WEEKDAY_FACTORS = (0.9, 0.9, 0.95, 1.0, 1.1, 1.3, 1.25)  # Monday … Sunday
+# posting: mostly in the evening; posts that go up in the evening or at the weekend get more likes
+_POST_HOURS = (0.3, 0.1, 0.0, 0.0, 0.0, 0.0, 0.05, 0.2, 0.3, 0.3, 0.4, 0.5,
+               0.9, 0.8, 0.5, 0.5, 0.7, 1.2, 1.8, 2.2, 2.3, 1.9, 1.2, 0.6)
+_POST_HOUR_LIKES = (0.8, 0.6, 0.5, 0.5, 0.5, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.85,
+                    1.0, 1.0, 0.9, 0.9, 1.0, 1.15, 1.3, 1.45, 1.5, 1.4, 1.2, 1.0)
+_POST_WEEKDAY_LIKES = (0.85, 0.9, 0.95, 1.0, 1.1, 1.3, 1.25)
+
+
+def _prof(day: int) -> int:
+    """Hour profile of a day number: 0 on weekdays, 1 at the weekend."""
+    return 1 if (day + 3) % 7 >= 5 else 0
+
+
+def _cum_at(prof: int, x: int) -> float:
+    """Cumulative hourly weight of profile ``prof`` from midnight to second ``x`` of the day."""
+    h = min(x // 3600, 23)
+    return _HOUR_CUM[prof][h] + _HOUR_WEIGHTS[prof][h] * (x - 3600 * h) / 3600
+
+
+def _spread(ts: Sequence[int], lo: int, hi: int) -> list[int]:
+    """Ascending ``ts`` made strictly increasing within [lo, hi] by moving as little as needed
+    (needs len(ts) <= hi - lo + 1)."""
+    out = list(ts)
+    prev = lo - 1
+    for i, t in enumerate(out):
+        prev = out[i] = t if t > prev else prev + 1
+    nxt = hi + 1
+    for i in range(len(out) - 1, -1, -1):
+        nxt = out[i] = out[i] if out[i] < nxt else nxt - 1
+    return out
+
+
+_MEAN_SESSION = 20  # videos per watch session on average (fewer for tiny histories)
+_MIN_SESSIONS = 8  # even a tiny history is spread over this many sessions
+_FOLLOW_GROWTH = 1.4  # cumulative follows ~ t^1.4: the rate grows over time
+_BREAK = 40 * 60  # at least this long between two sessions (the analyses split at > 30 min)
+_MIN_BREAK = 2 * 60  # … unless the history is too dense for that (then sessions run together)
+_FILL = 0.7  # share of a history's span that watch sessions may fill
+
+
+class _TimeIndexed:
+    """Index ranges of time windows by binary search on the monotone ``ts``."""
+
+    n: int
 
     def ts(self, i: int) -> int:
-        return self.start + (i * self.span) // self.n + _mix(self.salt ^ i) % self.step
-
-    def source_row(self, i: int) -> int:
-        """The row whose video row i shows: itself, or for a re-watch one of the 4 rows
-        before it (never itself a re-watch, as i % 8 == 5 excludes them)."""
-        if self.rewatch and i % 8 == 5:
-            return i - 1 - (_mix(self.salt ^ i) >> 20) % 4
-        return i
-
-    def video(self, i: int) -> str:
-        return _vid(_mix(self.salt2 + self.source_row(i)))
-
-    def link(self, i: int) -> str:
-        h = _mix(self.salt ^ i)
-        return _share_link((h >> 24) & 3, self.video(i), _user((h >> 26) % 10000))
-
-    def rows(self, lo: int, hi: int) -> Iterator[tuple[str, str]]:
-        """(date, link) for indices hi-1 … lo (newest first); the hot loop of big exports."""
-        start, span, n, step = self.start, self.span, self.n, self.step
-        salt, salt2, rewatch = self.salt, self.salt2, self.rewatch
-        fmt = _fmt
-        for i in range(hi - 1, lo - 1, -1):
-            x = ((salt ^ i) + 0x9E3779B97F4A7C15) & _M64
-            x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-            x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
-            h = x ^ (x >> 31)
-            j = i - 1 - (h >> 20) % 4 if rewatch and i % 8 == 5 else i
-            x = (salt2 + j + 0x9E3779B97F4A7C15) & _M64
-            x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-            x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
-            vid = _ID_BASE + (x ^ (x >> 31)) % _ID_SPAN
-            if (h >> 24) & 3 == 3:
-                link = f"https://www.tiktok.com/@user_{(h >> 26) % 10000:04d}/video/{vid}"
-            else:
-                link = f"https://www.tiktokv.com/share/video/{vid}/"
-            yield fmt(start + (i * span) // n + h % step), link
+        raise NotImplementedError
 
     def first_after(self, t: float) -> int:
         """Smallest index whose timestamp is > t (binary search on the monotone ts)."""
@@ -372,6 +471,261 @@ class _VideoEvents:
         lo = 0 if after is None else self.first_after(after)
         hi = self.first_after(upto)
         return lo, max(lo, hi)
+
+
+class _VideoEvents(_TimeIndexed):
+    """Watched videos computed from their index, in sessions: timestamps strictly increase, so
+    ranges of indices are time windows, and nothing per row is stored (per-session arrays only:
+    1M rows in 50k sessions cost ~1.5 MB).
+
+    Session k holds rows ``cum[k] <= i < cum[k+1]`` (1–60 videos, ~20 on average; a tiny
+    history still gets 8 sessions) and starts at ``starts[k]``; row i at position p of it is at
+    ``starts[k] + p * tempo[k] + jitter(i)`` with tempo 16–40 s and jitter < tempo/2 (so videos
+    are 9–59 s apart), plus a pause of 3–25 min after position ``pause_at[k]`` in ~30 % of
+    sessions. Sessions start where the :class:`_Rhythm` puts them (stratified, so evenly spread
+    in "activity time"), at least 40 min after the previous one ends. A history too dense for
+    that (benchmarks put 1M rows in 6 months) first gets shorter breaks (down to 2 min), then
+    tempo, pauses and breaks shrink by a common factor, down to one video per second, so
+    timestamps always stay distinct and in range.
+    """
+
+    def __init__(self, n: int, start_s: int, end_s: int, salt: int, rewatch: bool, rhythm: _Rhythm):
+        span = max(1, end_s - start_s)
+        self.n = min(max(n, 0), span)  # one event per second at most, keeps timestamps distinct
+        self.start = start_s
+        self.end = start_s + span  # exclusive
+        self.salt = salt
+        self.salt2 = _mix(salt + 0x51ED27)
+        self.rewatch = rewatch
+        self._plan(rhythm)
+
+    def _plan(self, rhythm: _Rhythm) -> None:
+        n = self.n
+        m = max(round(n / _MEAN_SESSION), min(n, _MIN_SESSIONS)) if n else 0
+        self.sessions = m
+        salt3 = _mix(self.salt + 0x5E5510)
+        raw = array("i")  # unscaled session lengths
+        nat_tempo = array("i")
+        nat_pause = array("i")
+        pause_pos = array("i")
+        vs = []  # where each session starts, in cumulative rhythm
+        step = rhythm.total / m if m else 0.0
+        for k in range(m):  # _mix inlined twice: this runs once per session (50k for 1M rows)
+            x = (salt3 + k + 0x9E3779B97F4A7C15) & _M64
+            x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+            x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+            h = x ^ (x >> 31)
+            if (h >> 16) & 0xFF < 31:  # ~12 %: a quick look
+                raw.append(1 + (h >> 24) % 4)
+            else:
+                u = (h & 0xFFFF) / 65536
+                raw.append(5 + int(55 * u * u))
+            nat_tempo.append(16 + (h >> 26) % 25)
+            nat_pause.append(180 + (h >> 40) % 1320 if (h >> 32) & 0xFF < 77 else 0)
+            pause_pos.append(h >> 52)
+            x = (h + 0x9E3779B97F4A7C15) & _M64
+            x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+            x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+            vs.append((k + ((x ^ (x >> 31)) & 0xFFF) / 4096) * step)
+        desired = rhythm.times_at(vs)
+        del vs
+        # lengths proportional to raw, each >= 1, summing to n
+        cum = array("q", [0])
+        lengths = []
+        extra, total_raw, acc, prev = n - m, sum(raw), 0, 0
+        for k in range(m):
+            acc += raw[k]
+            c = k + 1 + extra * acc // total_raw
+            cum.append(c)
+            length = c - prev
+            prev = c
+            lengths.append(length)
+            if length < 2:
+                nat_pause[k] = pause_pos[k] = 0
+            else:
+                pause_pos[k] %= length - 1
+        del raw
+
+        # Fit the sessions into the span, filling at most ~70 % of it so the rhythm still shows
+        # (all of it if that is impossible): first shorten the breaks (down to 2 min), then
+        # shrink tempo, pauses and breaks together (f = 0: one video per second, always fits).
+        def need(f: float, gap: int) -> int:
+            total = 0
+            for length, t, p in zip(lengths, nat_tempo, nat_pause):
+                t = int(t * f) or 1
+                total += (length - 1) * t + ((t >> 1) or 1) - 1 + int(p * f)
+            return total + (m - 1) * gap
+
+        avail = self.end - 1 - self.start
+        target = int(avail * _FILL) if n - 1 <= avail * _FILL else avail
+        f, gap = 1.0, _BREAK
+        total = need(f, gap)
+        if total > target and m > 1:
+            gap = max(_MIN_BREAK, (target - (total - (m - 1) * _BREAK)) // (m - 1))
+            total = need(f, gap)
+        while total > target and f > 0.0:
+            f = 0.0 if f < 0.01 else min(0.85 * f, f * target / total)
+            gap = int(_MIN_BREAK * f) or 1
+            total = need(f, gap)
+        tempo = array("i", ((int(t * f) or 1) for t in nat_tempo))
+        pause = array("i", (int(p * f) for p in nat_pause))
+
+        # earliest start at or after the desired one, then pulled back so the last one fits
+        starts = desired
+        prev_end = self.start - gap
+        for k in range(m):
+            s = max(desired[k], prev_end + gap)
+            starts[k] = s
+            t = tempo[k]
+            prev_end = s + (lengths[k] - 1) * t + ((t >> 1) or 1) - 1 + pause[k]
+        nxt = self.end - 1 + gap
+        for k in range(m - 1, -1, -1):
+            t = tempo[k]
+            s = min(starts[k], nxt - gap - ((lengths[k] - 1) * t + ((t >> 1) or 1) - 1 + pause[k]))
+            starts[k] = s
+            nxt = s
+        self.cum, self.starts, self.tempo, self.pause, self.pause_at = cum, starts, tempo, pause, pause_pos
+
+    # One hash per row (h = _mix(salt ^ i)) drives the time jitter, the link form and the
+    # @user of the link; the video id is a second hash of the (possibly re-watched) row.
+    # rows() inlines the same formulas for speed; keep both in step.
+
+    def ts(self, i: int) -> int:
+        k = bisect_right(self.cum, i) - 1
+        p = i - self.cum[k]
+        tempo = self.tempo[k]
+        t = self.starts[k] + p * tempo + _mix(self.salt ^ i) % (tempo >> 1 or 1)
+        return t + self.pause[k] if p > self.pause_at[k] else t
+
+    def ts_slack(self, i: int) -> tuple[int, int]:
+        """ts(i) and how far an event may be moved after or before it and stay strictly
+        between its neighbours: consecutive rows of a session are > tempo - (tempo >> 1 or 1)
+        apart, sessions further (breaks shrink no faster than tempo)."""
+        k = bisect_right(self.cum, i) - 1
+        p = i - self.cum[k]
+        tempo = self.tempo[k]
+        jit = tempo >> 1 or 1
+        t = self.starts[k] + p * tempo + _mix(self.salt ^ i) % jit
+        return (t + self.pause[k] if p > self.pause_at[k] else t), tempo - jit
+
+    def source_row(self, i: int) -> int:
+        """The row whose video row i shows: itself, or for a re-watch one of the 4 rows
+        before it (never itself a re-watch, as i % 8 == 5 excludes them)."""
+        if self.rewatch and i % 8 == 5:
+            return i - 1 - (_mix(self.salt ^ i) >> 20) % 4
+        return i
+
+    def video(self, i: int) -> str:
+        return _vid(_mix(self.salt2 + self.source_row(i)))
+
+    def link(self, i: int) -> str:
+        h = _mix(self.salt ^ i)
+        return _share_link((h >> 24) & 3, self.video(i), _user((h >> 26) % 10000))
+
+    def rows(self, lo: int, hi: int) -> Iterator[tuple[str, str]]:
+        """(date, link) for indices hi-1 … lo (newest first); the hot loop of big exports."""
+        if hi <= lo:
+            return
+        cum, starts, tempos, pauses, pause_at = self.cum, self.starts, self.tempo, self.pause, self.pause_at
+        salt, salt2, rewatch = self.salt, self.salt2, self.rewatch
+        fmt = _fmt
+        k = bisect_right(cum, hi - 1) - 1
+        top = hi - 1
+        while top >= lo:  # session by session, newest first
+            base = cum[k]
+            tempo = tempos[k]
+            jit = tempo >> 1 or 1
+            first = starts[k] - base * tempo  # ts = first + i * tempo + jitter (+ pause)
+            q = base + pause_at[k]
+            late = first + pauses[k]
+            stop = max(lo, base)
+            for i in range(top, stop - 1, -1):
+                x = ((salt ^ i) + 0x9E3779B97F4A7C15) & _M64
+                x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+                x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+                h = x ^ (x >> 31)
+                j = i - 1 - (h >> 20) % 4 if rewatch and i % 8 == 5 else i
+                x = (salt2 + j + 0x9E3779B97F4A7C15) & _M64
+                x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+                x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+                vid = _ID_BASE + (x ^ (x >> 31)) % _ID_SPAN
+                if (h >> 24) & 3 == 3:
+                    link = f"https://www.tiktok.com/@user_{(h >> 26) % 10000:04d}/video/{vid}"
+                else:
+                    link = f"https://www.tiktokv.com/share/video/{vid}/"
+                yield fmt((late if i > q else first) + i * tempo + h % jit), link
+            top = stop - 1
+            k -= 1
+
+
+class _AttachedEvents(_TimeIndexed):
+    """Likes or favourites of watched videos: event j is a few seconds after watch row
+    ``row(j)`` and shows the same video. Rows are one per stratum of the watch rows, so they
+    increase with j; the delay stays below the smallest gap its session can have to the next
+    row, so timestamps strictly increase too and ranges of indices are time windows, as for
+    :class:`_VideoEvents`."""
+
+    def __init__(self, n: int, watch: _VideoEvents, salt: int, min_delay: int, max_delay: int):
+        self.n = min(max(n, 0), watch.n)
+        self.watch = watch
+        self.salt = salt
+        self.min_delay = min_delay
+        self.delays = max_delay - min_delay + 1
+
+    def row(self, j: int) -> int:
+        total, n = self.watch.n, self.n
+        lo = j * total // n
+        return lo + _mix(self.salt ^ j) % ((j + 1) * total // n - lo)
+
+    def ts(self, j: int) -> int:
+        h = _mix(self.salt ^ j)
+        w = self.row(j)
+        t, slack = self.watch.ts_slack(w)
+        t += min(self.min_delay + (h >> 40) % self.delays, slack)
+        return t if t < self.watch.end else self.watch.end - 1
+
+    def video(self, j: int) -> str:
+        return self.watch.video(self.row(j))
+
+    def link(self, j: int) -> str:
+        h = _mix(self.salt ^ j)
+        return _share_link((h >> 24) & 3, self.video(j), _user((h >> 26) % 10000))
+
+    def rows(self, lo: int, hi: int) -> Iterator[tuple[str, str]]:
+        """(date, link) for indices hi-1 … lo (newest first); ts() and video() inlined."""
+        watch = self.watch
+        cum, starts, tempos, pauses, pause_at = watch.cum, watch.starts, watch.tempo, watch.pause, watch.pause_at
+        wsalt, wsalt2, rewatch, wn, last = watch.salt, watch.salt2, watch.rewatch, watch.n, watch.end - 1
+        salt, n, min_delay, delays = self.salt, self.n, self.min_delay, self.delays
+        fmt = _fmt
+        for j in range(hi - 1, lo - 1, -1):
+            x = ((salt ^ j) + 0x9E3779B97F4A7C15) & _M64
+            x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+            x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+            h = x ^ (x >> 31)
+            a = j * wn // n
+            w = a + h % ((j + 1) * wn // n - a)
+            x = ((wsalt ^ w) + 0x9E3779B97F4A7C15) & _M64
+            x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+            x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+            hw = x ^ (x >> 31)
+            k = bisect_right(cum, w) - 1
+            p = w - cum[k]
+            tempo = tempos[k]
+            jit = tempo >> 1 or 1
+            t = starts[k] + p * tempo + hw % jit + (pauses[k] if p > pause_at[k] else 0)
+            d = min_delay + (h >> 40) % delays
+            t += min(d, tempo - jit)
+            src = w - 1 - (hw >> 20) % 4 if rewatch and w % 8 == 5 else w
+            x = (wsalt2 + src + 0x9E3779B97F4A7C15) & _M64
+            x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+            x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+            vid = _ID_BASE + (x ^ (x >> 31)) % _ID_SPAN
+            if (h >> 24) & 3 == 3:
+                link = f"https://www.tiktok.com/@user_{(h >> 26) % 10000:04d}/video/{vid}"
+            else:
+                link = f"https://www.tiktokv.com/share/video/{vid}/"
+            yield fmt(min(t, last)), link
 
 
 class _Link(NamedTuple):
@@ -826,6 +1180,7 @@ class UserHistory:
             raise ValueError("unfollow_fraction must be within [0, 1]")
         self._s0 = int(self.start.timestamp())
         self._s1 = int(self.end.timestamp())
+        self._windows: dict[tuple[str, int], tuple[int, int]] = {}
         self.key = hashlib.sha1(
             repr((username, seed, self._s0, self._s1, sizes, unfollow_fraction)).encode()
         ).hexdigest()[:16]
@@ -838,54 +1193,101 @@ class UserHistory:
         return random.Random(f"tiktok-generator/{self.seed}/{self.username}/{table}")
 
     def _times(self, rng: random.Random, n: int) -> list[int]:
-        """n distinct whole-second timestamps in [start, end], ascending."""
-        span = self._s1 - self._s0 + 1
-        return sorted(self._s0 + x for x in rng.sample(range(span), min(n, span)))
+        """n distinct whole-second timestamps in [start, end] following the daily rhythm, ascending."""
+        return self._rhythm.times(rng, n)
+
+    def _near_views(self, rng: random.Random, n: int, min_delay: int, max_delay: int, *,
+                    before: bool = False) -> list[tuple[int, int | None]]:
+        """(time, watch row) of n events each a few seconds after (``before``: before) a distinct
+        random watch row, ascending and distinct (each stays strictly between its row and the
+        next/previous one). A history with fewer watch rows than n follows the rhythm instead,
+        with row None."""
+        watch = self.videos["watch_history"]
+        if n <= 0:
+            return []
+        if n > watch.n:
+            return [(t, None) for t in self._times(rng, n)]
+        out: list[tuple[int, int | None]] = []
+        lo, hi = watch.start, watch.end - 1
+        spread = max_delay - min_delay + 1
+        for r in sorted(rng.sample(range(watch.n), n)):
+            t, slack = watch.ts_slack(r)
+            d = min(min_delay + int(rng.random() * spread), slack)
+            out.append((max(t - d, lo) if before else min(t + d, hi), r))
+        return out
+
+    def _session_starts(self, rng: random.Random, n: int, min_delay: int, max_delay: int) -> list[int]:
+        """n distinct times, each a little before the first video of a distinct watch session."""
+        watch = self.videos["watch_history"]
+        if n > watch.sessions:
+            return [t for t, _ in self._near_views(rng, n, min_delay, max_delay, before=True)]
+        out = []
+        for k in sorted(rng.sample(range(watch.sessions), n)):
+            r = watch.cum[k]
+            t = watch.ts(r)
+            prev = watch.ts(r - 1) if r else watch.start - 1
+            out.append(t - min(rng.randint(min_delay, max_delay), t - prev - 1))
+        return out
 
     def _build(self) -> None:
         s = self.sizes
-        self.videos: dict[str, _VideoEvents] = {
-            t: _VideoEvents(getattr(s, t), self._s0, self._s1, self._rng(t).getrandbits(63), t == "watch_history")
-            for t in _LAZY_TABLES
-        }
+        self._rhythm = _Rhythm(self._s0, self._s1 + 1, self._rng("rhythm").getrandbits(63))
+        watch = _VideoEvents(s.watch_history, self._s0, self._s1, self._rng("watch_history").getrandbits(63), True,
+                             self._rhythm)
+        self.videos: dict[str, _VideoEvents | _AttachedEvents] = {"watch_history": watch}
+        # likes and favourites: a few seconds after watching the video (their own sessions if
+        # there are more of them than watched videos)
+        for table, (lo, hi) in (("likes", (2, 16)), ("favorite_videos", (3, 20))):
+            salt = self._rng(table).getrandbits(63)
+            n = getattr(s, table)
+            self.videos[table] = (
+                _AttachedEvents(n, watch, salt, lo, hi) if n <= watch.n
+                else _VideoEvents(n, self._s0, self._s1, salt, False, self._rhythm)
+            )
 
         rng = self._rng("favorite_sounds")
         self.favorite_sounds = [
             _Link(t, f"https://m.tiktok.com/h5/share/music/{_vid(rng.getrandbits(64))}.html")
-            for t in self._times(rng, s.favorite_sounds)
+            for t, _ in self._near_views(rng, s.favorite_sounds, 3, 30)
         ]
         rng = self._rng("favorite_effects")
         self.favorite_effects = [
             _Link(t, f"https://m.tiktok.com/share/stickers/detail/{_vid(rng.getrandbits(64))}.html")
-            for t in self._times(rng, s.favorite_effects)
+            for t, _ in self._near_views(rng, s.favorite_effects, 3, 30)
         ]
         rng = self._rng("favorite_hashtags")
         self.favorite_hashtags = [
             _Link(t, "" if i % 3 == 1 else f"https://m.tiktok.com/h5/share/tag/{_vid(rng.getrandbits(64))}.html")
-            for i, t in enumerate(self._times(rng, s.favorite_hashtags))
+            for i, (t, _) in enumerate(self._near_views(rng, s.favorite_hashtags, 3, 30))
         ]
         rng = self._rng("favorite_collections")
         self.favorite_collections = [
             _Collection(t, _COLLECTIONS[i % 2] if i < 2 else rng.choice(_COLLECTIONS))
-            for i, t in enumerate(self._times(rng, s.favorite_collections))
+            for i, (t, _) in enumerate(self._near_views(rng, s.favorite_collections, 5, 60))
         ]
+        # a search comes a few seconds before the video it found
         rng = self._rng("searches")
-        self.searches = [_Search(t, rng.choice(_SEARCH_TERMS)) for t in self._times(rng, s.searches)]
+        self.searches = [
+            _Search(t, rng.choice(_SEARCH_TERMS)) for t, _ in self._near_views(rng, s.searches, 3, 30, before=True)
+        ]
 
+        # a share comes a few seconds after watching the shared video
         rng = self._rng("shares")
         shares = []
-        for i, t in enumerate(self._times(rng, s.shares)):
+        for i, (t, row) in enumerate(self._near_views(rng, s.shares, 3, 25)):
             form = i % 5
             if form == 4:
                 link = "https://www.tiktok.com/" if i % 10 == 4 else "https://www.tiktok.com/foryou"
             else:
-                link = _share_link(3 if form == 3 else 0, _vid(rng.getrandbits(64)), _user(rng.randrange(10000)))
+                vid = watch.video(row) if row is not None else _vid(rng.getrandbits(64))
+                link = _share_link(3 if form == 3 else 0, vid, _user(rng.randrange(10000)))
             shares.append(_Share(t, rng.choice(("share_video", "video")), link, _SHARE_METHODS[i % len(_SHARE_METHODS)]))
         self.shares = shares
 
+        # logins open a watch session
         rng = self._rng("logins")
         logins = []
-        for t in self._times(rng, s.logins):
+        for t in self._session_starts(rng, s.logins, 5, 90):
             net = rng.choice(("203.0.113", "198.51.100"))
             model, system = rng.choice(_DEVICES)
             logins.append(
@@ -896,29 +1298,12 @@ class UserHistory:
         rng = self._rng("comments")
         self.comments = [
             _Comment(t, f"{_COMMENT_TEXTS[i % len(_COMMENT_TEXTS)]}" + ("" if i < len(_COMMENT_TEXTS) else f" #{i}"))
-            for i, t in enumerate(self._times(rng, s.comments))
+            for i, (t, _) in enumerate(self._near_views(rng, s.comments, 10, 90))
         ]
 
         self._build_people()
         self._build_messages()
-
-        rng = self._rng("posts")
-        posts = []
-        for i, t in enumerate(self._times(rng, s.posts)):
-            sound = rng.choice(_SOUNDS).format(u=self.username)
-            posts.append(
-                _Post(
-                    ts=t,
-                    token=f"{rng.getrandbits(128):032x}",
-                    likes=str(rng.randrange(0, 5000)),
-                    sound=sound,
-                    title=_TITLES[i % len(_TITLES)],
-                    location="" if i % 2 else "Example City",
-                    who_can_view="Everyone" if i % 4 else "Only You",
-                    images=3 if i == 1 or (i > 1 and i % 7 == 1) else 0,  # photo-mode posts
-                )
-            )
-        self.posts = posts
+        self._build_posts()
 
         rng = self._rng("off_tiktok_activity")
         self.off_tiktok_activity = [
@@ -928,13 +1313,49 @@ class UserHistory:
         rng = self._rng("purchases")
         self.purchases = [
             _Purchase(t, "send" if i % 2 == 0 else "buy", rng.choice(_PRICES))
-            for i, t in enumerate(self._times(rng, s.purchases))
+            for i, (t, _) in enumerate(self._near_views(rng, s.purchases, 5, 60))
         ]
 
         rng = self._rng("profile")
         self._birth = f"{rng.randint(1, 28):02d}-{rng.choice(_MONTHS)}-{rng.randint(1975, 2005)}"
         self._bio = rng.choice(("", "baking bread and running 🍞🏃", "just here for the cats 🐱"))
         self._photo_token = f"{rng.getrandbits(128):032x}"
+
+    def _build_posts(self) -> None:
+        """Posts at a rhythm (evenly spread with jitter, so 1–3 a week when there are enough),
+        mostly in the evening. Likes: a log-normal base times the hour and weekday they went up
+        (evening and weekend posts do better), growing with the account, and a few clear hits."""
+        n = min(self.sizes.posts, self._s1 - self._s0 + 1)
+        rng = self._rng("posts")
+        span = self._s1 - self._s0 + 1
+        hours = range(24)
+        raw = []
+        for k in range(n):
+            x = self._s0 + int((k + 0.5 + 0.8 * (rng.random() - 0.5)) * span / n)
+            hour = rng.choices(hours, weights=_POST_HOURS)[0]
+            raw.append(min(max((x // 86400) * 86400 + hour * 3600 + rng.randrange(3600), self._s0), self._s1))
+        times = _spread(sorted(raw), self._s0, self._s1)
+        hits = set(rng.sample(range(n), 1 + n // 12)) if n >= 4 else set()
+        posts = []
+        for i, t in enumerate(times):
+            sound = rng.choice(_SOUNDS).format(u=self.username)
+            likes = math.exp(rng.gauss(5.0, 0.5)) * (0.6 + 0.8 * i / max(1, n - 1))
+            likes *= _POST_HOUR_LIKES[(t % 86400) // 3600] * _POST_WEEKDAY_LIKES[(t // 86400 + 3) % 7]
+            if i in hits:
+                likes *= rng.uniform(8, 20)
+            posts.append(
+                _Post(
+                    ts=t,
+                    token=f"{rng.getrandbits(128):032x}",
+                    likes=str(int(likes)),
+                    sound=sound,
+                    title=_TITLES[i % len(_TITLES)],
+                    location="" if i % 2 else "Example City",
+                    who_can_view="Everyone" if i % 4 else "Only You",
+                    images=3 if i == 1 or (i > 1 and i % 7 == 1) else 0,  # photo-mode posts
+                )
+            )
+        self.posts = posts
 
     def _build_people(self) -> None:
         s = self.sizes
@@ -955,13 +1376,16 @@ class UserHistory:
         self.following = self._follows(self._rng("following"), following_names)
         rng = self._rng("blocked_accounts")
         self.blocked_accounts = [
-            _Block(t, u) for t, u in zip(self._times(rng, s.blocked_accounts), rest[: s.blocked_accounts])
+            _Block(t, u)
+            for (t, _), u in zip(self._near_views(rng, s.blocked_accounts, 5, 60), rest[: s.blocked_accounts])
         ]
 
     def _follows(self, rng: random.Random, names: list[str]) -> list[_Follow]:
         """Follow events; a fraction are undone later. Unfollow times are spread evenly over
-        the span (one per slice) and follows of those accounts happen early, so two exports a
-        few months apart almost always differ."""
+        the span (one per slice) and those accounts follow at 30–50 % of the time before it (so
+        evenly over the first half of the span), so two exports a few months apart almost always
+        differ. The other follows come at a growing rate (one per stratum of a cumulative curve
+        ~ t^1.4, in random order), so cumulative follows curve up. Follow times are distinct."""
         real = [i for i, u in enumerate(names) if u != "N/A"]
         m = round(len(real) * self.unfollow_fraction)
         if self.unfollow_fraction > 0 and len(real) >= 2:
@@ -971,19 +1395,31 @@ class UserHistory:
         out: list[_Follow] = []
         k = 0
         slot_order = rng.sample(range(m), m) if m else []
+        staying = len(names) - m
+        strata = rng.sample(range(staying), staying)
+        used: set[int] = set()
         for i, u in enumerate(names):
             if i in leaving:
                 lo = self._s0 + span * slot_order[k] // m
                 hi = self._s0 + span * (slot_order[k] + 1) // m
                 k += 1
                 until = rng.randint(lo + (hi - lo) // 4, hi)
-                follow = self._s0 + rng.randint(0, max(0, (until - self._s0) // 4))
+                follow = self._s0 + int((until - self._s0) * (0.3 + 0.2 * rng.random()))
+                while follow in used and follow + 1 < until:
+                    follow += 1
                 out.append(_Follow(follow, u, until))
             else:
-                out.append(_Follow(rng.randint(self._s0, self._s1), u, None))
+                follow = self._s0 + int(span * ((strata.pop() + rng.random()) / staying) ** (1 / _FOLLOW_GROWTH))
+                while follow in used and follow < self._s1:
+                    follow += 1
+                out.append(_Follow(follow, u, None))
+            used.add(out[-1].ts)
         return out
 
     def _build_messages(self) -> None:
+        """Conversations in bursts: a thread comes alive at a time the rhythm picks, 2–10 messages
+        go back and forth, replies seconds to minutes apart. The first bursts are in the group
+        chat and the first one-to-one thread, so both have a back and forth."""
         n = self.sizes.direct_messages
         rng = self._rng("direct_messages")
         partners = [f.username for f in self.following + self.followers if f.username != "N/A"]
@@ -993,30 +1429,43 @@ class UserHistory:
         members = (partners[n_one : n_one + 3] + self._strangers)[:3]
         self._threads = [GROUP_CHAT] + threads
         self._group_members = members
-        times = self._times(rng, n)
-        rng.shuffle(times)  # thread/sender assignment independent of time order
-        msgs: list[_Message] = []
-        for i, t in enumerate(times):
-            if i == 0:
-                thread, sender = GROUP_CHAT, members[0]
-            elif i == 1:
-                thread, sender = threads[0], self.username
-            elif i == 2:
-                thread, sender = GROUP_CHAT, self.username
+        weights = [1.0 / (k + 1) for k in range(len(self._threads))]  # a few close friends
+        raw: list[tuple[int, int, str, str, str]] = []
+        burst = 0
+        while len(raw) < n:
+            size = min(n - len(raw), 2 + min(8, int(rng.expovariate(1 / 3))))
+            if burst < 2:
+                thread = self._threads[burst]
+                own = burst == 1
             else:
-                thread = rng.choice(self._threads)
-                own = rng.random() < 0.45
-                sender = self.username if own else (rng.choice(members) if thread == GROUP_CHAT else thread)
-            roll = rng.random()
-            if i == 3 or roll < 0.2:
-                content = f"https://www.tiktokv.com/share/video/{_vid(rng.getrandbits(64))}/"
-            elif roll < 0.25:
-                content = f"https://m.tiktok.com/h5/share/usr/{_vid(rng.getrandbits(64))}.html"
-            else:
-                content = rng.choice(_DM_TEXTS)
-            msgs.append(_Message(t, thread, sender, content))
-        msgs.sort()
-        self.direct_messages = msgs
+                thread = rng.choices(self._threads, weights)[0]
+                own = rng.random() < 0.5
+            t = self._rhythm.time(rng.random() * self._rhythm.total)
+            for j in range(size):
+                i = len(raw)
+                if j:
+                    t += 10 + min(1800, int(rng.expovariate(1 / 100)))
+                    if rng.random() < 0.75:
+                        own = not own
+                if own:
+                    sender = self.username
+                elif thread == GROUP_CHAT:
+                    sender = members[0] if burst == 0 and j == 0 else rng.choice(members)
+                else:
+                    sender = thread
+                roll = rng.random()
+                if i == 3 or roll < 0.2:
+                    content = f"https://www.tiktokv.com/share/video/{_vid(rng.getrandbits(64))}/"
+                elif roll < 0.25:
+                    content = f"https://m.tiktok.com/h5/share/usr/{_vid(rng.getrandbits(64))}.html"
+                else:
+                    content = rng.choice(_DM_TEXTS)
+                raw.append((t, i, thread, sender, content))
+            burst += 1
+        raw.sort()
+        times = _spread([r[0] for r in raw], self._s0, self._s1)
+        self.direct_messages = [_Message(t, thread, sender, content)
+                                for t, (_, _, thread, sender, content) in zip(times, raw)]
 
     # --- views ---------------------------------------------------------------------------
 
@@ -1030,8 +1479,16 @@ class UserHistory:
         return [e for e in getattr(self, table) if e.ts <= at_s]
 
     def _video_window(self, table: str, at_s: int) -> tuple[int, int]:
-        after = at_s - int(WATCH_RETENTION.total_seconds()) if table == "watch_history" else None
-        return self.videos[table].window(after, at_s)
+        """Index range of a lazy table in an export taken at ``at_s`` (memoised: an export asks
+        several times, and each binary-search probe computes a timestamp)."""
+        key = (table, at_s)
+        found = self._windows.get(key)
+        if found is None:
+            if len(self._windows) > 4096:
+                self._windows.clear()
+            after = at_s - int(WATCH_RETENTION.total_seconds()) if table == "watch_history" else None
+            found = self._windows[key] = self.videos[table].window(after, at_s)
+        return found
 
     @staticmethod
     def _key(table: str, e: Any) -> Any:
