@@ -11,7 +11,7 @@ import time
 import webbrowser
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ class ApiService:
         self.transfers = TransferStore(config.transfer_store)
         self._oauth: OAuthClient | None = None
         self._pipeline: dlt.Pipeline | None = None
+        self._recorded: list[dict[str, Any]] | None = None  # what record_requests last loaded
         self.syncer = Syncer(
             transfers=self.transfers, client_for=self.client_for, scopes_of=self.scopes_of, load=self._load,
             archive_dir=config.archive_dir, categories=config.categories, data_format=config.data_format,
@@ -70,7 +71,7 @@ class ApiService:
             self._oauth = OAuthClient(require(self.config.client_key, "client_key"),
                                       require(self.config.client_secret, "client_secret"),
                                       self.config.redirect_uri, base_url=self.config.api_base_url,
-                                      transport=self.transport, clock=self.clock)
+                                      transport=self.transport, clock=self.clock, sleep=self.sleep)
         return self._oauth
 
     @property
@@ -168,10 +169,11 @@ class ApiService:
         return sum(n for t, n in result.added.items() if t not in ("archives", "unparsed_sections"))
 
     def record_requests(self) -> None:
-        """Upsert every transfer into ``export_requests`` (small; one load per sync)."""
+        """Upsert every transfer into ``export_requests`` (small; one load per sync that changed one)."""
         transfers = [asdict(t) for t in self.transfers.all() if t.request_id is not None or t.state != "adding"]
-        if transfers:
+        if transfers and transfers != self._recorded:  # a pipeline run costs ~1 s: skip when nothing moved
             self.pipeline.run(export_requests(transfers))
+            self._recorded = transfers
 
     # -- webhooks ------------------------------------------------------------------------------
     def handle_webhook(self, event: WebhookEvent) -> None:
@@ -179,8 +181,11 @@ class ApiService:
             if self.syncer.mark_ready(event.request_id):
                 log.info("request %s is ready (webhook)", event.request_id)
         elif event.event == "authorization.removed" and event.user_openid:
+            if event.user_openid not in self.store.open_ids():  # e.g. forgotten: don't bring them back
+                log.info("authorization.removed for %s, who is not in the token store: ignored", event.user_openid)
+                return
             self.store.set_metadata(event.user_openid, revoked=True,
                                     reauth_reason=f"authorization.removed (reason {event.content.get('reason')})",
-                                    reauth_marked_at=datetime.now(timezone.utc).isoformat())
+                                    reauth_marked_at=self.clock().isoformat())
             self.syncer.step(event.user_openid)  # stops the user's transfers at once
             log.warning("user %s removed the authorization; transfers stopped", event.user_openid)

@@ -138,10 +138,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _require_credentials(service: Any) -> None:
+    """Fail before any user is touched (and before a browser opens) when the app's keys are missing."""
+    from .api import require
+
+    require(service.config.client_key, "client_key")
+    require(service.config.client_secret, "client_secret")
+
+
 def cmd_auth(args: argparse.Namespace) -> int:
     service = _service(args)
-    open_id = service.authorize([s.strip() for s in args.scopes.split(",") if s.strip()],
-                                open_browser=not args.no_browser, timeout=args.timeout)
+    _require_credentials(service)
+    try:
+        open_id = service.authorize([s.strip() for s in args.scopes.split(",") if s.strip()],
+                                    open_browser=not args.no_browser, timeout=args.timeout)
+    except TimeoutError:
+        print(f"error: no authorization redirect reached {service.config.redirect_uri} within {args.timeout:g}s; "
+              "run `tiktok-portability auth` again", file=sys.stderr)
+        return 1
     print(f"authorized {open_id}; tokens stored in {service.store.path}")
     return 0
 
@@ -151,6 +165,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if not service.users():
         print(f"no users in {service.store.path}: run `tiktok-portability auth` first", file=sys.stderr)
         return 2
+    _require_credentials(service)
     outcomes = (service.sync_until_done(args.timeout, users=args.users) if args.wait
                 else service.sync_once(users=args.users))
     for outcome in outcomes:

@@ -55,7 +55,7 @@ def load_api_config(
     api_base_url: str | None = dlt.config.value,
     authorize_url: str | None = dlt.config.value,
     token_store: str | None = dlt.config.value,
-    categories: Any = dlt.config.value,
+    categories: Any | None = dlt.config.value,  # "| None": without it dlt makes the key required
     data_format: str | None = dlt.config.value,
     access_token: str | None = dlt.secrets.value,
     refresh_token: str | None = dlt.secrets.value,

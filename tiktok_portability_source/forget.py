@@ -19,9 +19,13 @@ class ForgetReport:
     tokens: bool = False
     transfers: int = 0
     archives: int = 0
+    states: int = 0
+    packages: int = 0
 
     def lines(self) -> list[str]:
         out = [f"{table}: {n} rows deleted" for table, n in sorted(self.rows.items()) if n]
+        out.append(f"earlier dlt state versions: {self.states} deleted")
+        out.append(f"dlt load packages kept locally: {self.packages} deleted")
         out.append(f"tokens: {'deleted' if self.tokens else 'none stored'}")
         out.append(f"transfer records: {self.transfers} deleted")
         out.append(f"downloaded archives: {self.archives} deleted")
@@ -36,6 +40,8 @@ def forget_user(pipeline: dlt.Pipeline, user_id: str, *, tokens: TokenStore | No
     pipeline.sync_destination()
     pipeline.run(tiktok_portability(archives=[], forget_user_id=user_id))
     report.rows = destination.delete_user_rows(pipeline, user_id)
+    report.states = _drop_earlier_states(pipeline)
+    report.packages = _drop_loaded_packages(pipeline)
     if tokens is not None:
         report.tokens = tokens.delete(user_id)
     if transfers is not None:
@@ -46,3 +52,27 @@ def forget_user(pipeline: dlt.Pipeline, user_id: str, *, tokens: TokenStore | No
             report.archives = sum(1 for p in folder.rglob("*") if p.is_file())
             shutil.rmtree(folder)
     return report
+
+
+def _drop_earlier_states(pipeline: dlt.Pipeline) -> int:
+    """Every earlier version of dlt's state still holds the user's windows and snapshot times; dlt
+    restores only the newest (written just now without the user), so the older ones can go."""
+    with pipeline.sql_client() as client:
+        table = client.make_qualified_table_name("_dlt_pipeline_state")
+        version, name = client.escape_column_name("version"), client.escape_column_name("pipeline_name")
+        where = f"WHERE {name} = %s AND {version} < (SELECT MAX({version}) FROM {table} WHERE {name} = %s)"
+        with client.execute_query(f"SELECT COUNT(*) FROM {table} {where}", pipeline.pipeline_name,
+                                  pipeline.pipeline_name) as cursor:
+            count = int(cursor.fetchall()[0][0])
+        if count:
+            client.execute_sql(f"DELETE FROM {table} {where}", pipeline.pipeline_name, pipeline.pipeline_name)
+    return count
+
+
+def _drop_loaded_packages(pipeline: dlt.Pipeline) -> int:
+    """dlt keeps every completed load package (the loaded rows as files) in its working folder."""
+    storage = pipeline._get_load_storage()
+    load_ids = list(storage.list_loaded_packages())
+    for load_id in load_ids:
+        storage.delete_loaded_package(load_id)
+    return len(load_ids)

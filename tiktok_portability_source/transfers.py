@@ -248,6 +248,15 @@ class Syncer:
             transfer.state, transfer.error = REJECTED, str(exc)
             self.transfers.save(transfer)
             return Outcome(open_id, REJECTED, f"Add refused: {exc}", transfer)
+        except TikTokError as exc:
+            # Every other error of ours proves TikTok did not process the Add: the token could not be
+            # had or was refused (ReauthorizationRequired), the connection was never made
+            # (TransportError: only unsent Adds are retried), or the config is incomplete. Left as
+            # ``adding`` it would turn into ``add_unknown`` and block the user (a spent one-time grant,
+            # or the ongoing interval) although no request exists.
+            transfer.state, transfer.error = REJECTED, f"Add not processed: {exc}"
+            self.transfers.save(transfer)
+            raise
         transfer.state = PENDING
         self.transfers.save(transfer)
         log.info("user %s: requested %s (%s, %s grant) as request %s", open_id, ",".join(categories),

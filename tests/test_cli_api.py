@@ -1,0 +1,204 @@
+"""The ``tiktok-portability`` API-mode commands as a user runs them: real subprocesses against the fake
+TikTok API on loopback, checked through exit codes, output, the stores on disk and SQL."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+from api_support import (
+    ALL_ONGOING,
+    ALL_SINGLE,
+    ApiEnv,
+    free_port,
+    sql,
+    start_env,
+    stop_env,
+    user_tables,
+)
+
+from tiktok_portability_source import ArchiveInput
+from tiktok_portability_source.loader import load_archives
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    api = start_env(tmp_path)
+    yield api
+    stop_env(api)
+
+
+def secret_values(env: ApiEnv) -> set[str]:
+    """Every token the fake ever issued, its authorization codes and the client secret."""
+    return set(env.fake._tokens) | set(env.fake._codes) | {env.fake.config.client_secret}
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+# --- auth ----------------------------------------------------------------------------------------
+
+
+def test_auth_catches_the_redirect_and_stores_tokens(env: ApiEnv):
+    env.fake.add_user("cli-consent")
+    port = free_port()
+    cmd = [sys.executable, "-m", "tiktok_portability_source.cli", "auth", "--no-browser", "--timeout", "60",
+           "--scopes", ",".join(ALL_SINGLE), "--base-url", env.url, "--token-store", str(env.token_store)]
+    child_env = {**os.environ, "SOURCES__TIKTOK_PORTABILITY__CLIENT_KEY": env.fake.config.client_key,
+                 "SOURCES__TIKTOK_PORTABILITY__CLIENT_SECRET": env.fake.config.client_secret,
+                 "SOURCES__TIKTOK_PORTABILITY__REDIRECT_URI": f"http://127.0.0.1:{port}/callback/"}
+    with subprocess.Popen(cmd, cwd=env.tmp, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # "Open this URL to authorize the app:" then the URL
+            if line.startswith(env.url):
+                break
+        else:
+            pytest.fail("auth printed no authorize URL: " + proc.stderr.read())
+        url = line.strip()
+        assert "code_challenge=" in url and "portability.all.single" in url
+        httpx.get(url + "&fake_open_id=cli-consent", follow_redirects=True, timeout=30)  # the user's browser
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert f"authorized cli-consent; tokens stored in {env.token_store}" in out
+    stored = env.tokens()["cli-consent"]
+    assert stored["token"]["scopes"] == list(ALL_SINGLE)
+    assert oct(env.token_store.stat().st_mode & 0o777) == "0o600"
+    assert not [s for s in secret_values(env) if s in out + err]
+
+
+def test_auth_without_a_redirect_times_out_with_one_line(env: ApiEnv):
+    result = env.cli("auth", "--no-browser", "--timeout", "0.5", common=False,
+                     env={"SOURCES__TIKTOK_PORTABILITY__REDIRECT_URI": f"http://127.0.0.1:{free_port()}/callback/"})
+    assert result.returncode == 1
+    assert "redirect" in one_line_error(result)
+
+
+# --- sync: bad input and configuration --------------------------------------------------------------
+
+
+def test_sync_without_users_exits_2_with_a_clear_message(env: ApiEnv):
+    result = env.cli("sync")
+    assert result.returncode == 2
+    assert one_line_error(result) == f"no users in {env.token_store}: run `tiktok-portability auth` first"
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("missing", ["client_key", "client_secret"])
+def test_missing_credentials_give_one_line_naming_the_key(env: ApiEnv, missing: str):
+    service = env.service()
+    env.authorize(service, "configless", ALL_SINGLE)
+    present = {"client_key": env.fake.config.client_key, "client_secret": env.fake.config.client_secret}
+    present.pop(missing)
+    result = env.cli("sync", credentials=False,
+                     env={f"SOURCES__TIKTOK_PORTABILITY__{k.upper()}": v for k, v in present.items()})
+    assert result.returncode == 2, result.stdout + result.stderr
+    line = one_line_error(result)
+    assert line.startswith(f"error: {missing} is not configured")
+    assert f"SOURCES__TIKTOK_PORTABILITY__{missing.upper()}" in line
+    assert env.calls("add") == 0
+    assert env.transfers() == []  # nothing was tried, so nothing is spent
+    if missing == "client_secret":
+        return
+    [fixed] = service.sync_once()  # with the keys in place the one-time grant still works
+    assert fixed.state == "loaded", fixed.message
+
+
+# --- status ----------------------------------------------------------------------------------------
+
+
+def test_status_shows_users_and_transfers_but_never_token_values(env: ApiEnv):
+    service = env.service()
+    loaded = env.authorize(service, "status-loaded", ALL_SINGLE)
+    revoked = env.authorize(service, "status-revoked", ALL_ONGOING)
+    service.revoke(revoked)
+    [outcome] = [o for o in service.sync_until_done(timeout=60) if o.open_id == loaded]
+    assert outcome.state == "loaded"
+
+    result = env.cli("status")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f"token store: {env.token_store}" in out
+    assert f"  {loaded}: access token valid" in out and "scopes user.info.basic,portability.all.single" in out
+    assert f"  {revoked}: REVOKED - run auth again" in out
+    assert f"  {loaded} request {outcome.transfer.request_id}: loaded (all_data, single)" in out
+    assert f"rows {outcome.transfer.rows_loaded}" in out
+    assert f"  {loaded}: {outcome.transfer.request_id}.zip (exported " in out  # last loads
+    assert not [s for s in secret_values(env) if s in out + result.stderr]
+
+
+# --- forget ----------------------------------------------------------------------------------------
+
+
+def _state_rows(db: Path) -> list[str]:
+    return [json.dumps(json.loads(zlib.decompress(base64.b64decode(s))))
+            for (s,) in sql(db, "SELECT state FROM tiktok._dlt_pipeline_state")]
+
+
+def _files_mentioning(root: Path, needle: str) -> list[str]:
+    hits = []
+    for path in (p for p in root.rglob("*") if p.is_file()):
+        raw = path.read_bytes()
+        text = repr(pq.read_table(path).to_pylist()) if raw[:4] == b"PAR1" else raw.decode("latin-1")
+        if raw[:2] == b"\x1f\x8b":
+            text += gzip.decompress(raw).decode("latin-1")
+        if needle in text:
+            hits.append(str(path.relative_to(root)))
+    return hits
+
+
+def test_forget_erases_a_user_everywhere_and_a_reload_brings_the_rows_back(env: ApiEnv):
+    service = env.service(keep_archives=True)
+    gone = env.authorize(service, "forget-me", ALL_SINGLE)
+    kept = env.authorize(service, "keep-me", ALL_SINGLE)
+    assert [o.state for o in service.sync_until_done(timeout=60)] == ["loaded", "loaded"]
+    [archive] = list((env.archive_dir / gone).glob("*.zip"))
+    saved = shutil.copy(archive, env.tmp / "forget-me-export.zip")
+    tables = user_tables(env.db)
+    before, kept_before = env.counts(gone), env.counts(kept)
+    assert set(before) == set(tables)
+    assert before["watch_history"] > 0 and before["export_requests"] == 1
+    assert any(gone in s for s in _state_rows(env.db))  # the per-user windows live in dlt's state
+
+    result = env.cli("forget", "--user-id", gone)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"forgot {gone}:"
+    reported = {line.split(":")[0].strip(): line.split(":")[1].strip() for line in lines[1:]}
+    for table, n in before.items():
+        if n:
+            assert reported.pop(table) == f"{n} rows deleted", table
+    assert reported.pop("tokens") == "deleted"
+    assert reported.pop("transfer records") == "1 deleted"
+    assert reported.pop("downloaded archives") == "1 deleted"
+    assert int(reported.pop("earlier dlt state versions").split()[0]) >= 1
+    assert int(reported.pop("dlt load packages kept locally").split()[0]) >= 1
+    assert reported == {}
+
+    assert env.counts(gone) == dict.fromkeys(tables, 0)
+    assert env.counts(kept) == kept_before
+    assert gone not in env.tokens() and kept in env.tokens()
+    assert {t["open_id"] for t in env.transfers()} == {kept}
+    assert not (env.archive_dir / gone).exists() and list((env.archive_dir / kept).glob("*.zip"))
+    assert not [s for s in _state_rows(env.db) if gone in s]  # no window or snapshot time of theirs either
+    assert _files_mentioning(env.pipelines_dir, gone) == []  # nor a copy in dlt's working folder
+
+    # their data loaded again comes back whole: forget also dropped the windows that would skip it
+    result = load_archives(env.pipeline(), [ArchiveInput(Path(saved), user_id=gone)])
+    assert result.added["watch_history"] == before["watch_history"]
+    assert env.counts(gone) == {**before, "export_requests": 0}
+    assert env.counts(kept) == kept_before
