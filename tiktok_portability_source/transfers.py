@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import settings
+from .archive import file_sha256
 from .client import PortabilityClient
 from .errors import AmbiguousAddError, APIError, DownloadError, ReauthorizationRequired, TikTokError
 from .filestore import JsonFile
@@ -180,29 +181,32 @@ class Syncer:
             self._stop_in_flight(open_id, "authorization removed")
             return Outcome(open_id, STOPPED, "authorization removed or expired: run `tiktok-portability auth` again")
         try:
-            transfer = self._current(open_id)
-            if transfer is None:
-                outcome = self._maybe_add(open_id)
-                if outcome is not None:
-                    return outcome
-                transfer = self._current(open_id)
-                assert transfer is not None
-            client = self.client_for(open_id)
-            if transfer.state == PENDING:
-                if not poll_now and transfer.next_check_at and self.clock() < datetime.fromisoformat(transfer.next_check_at):
-                    return Outcome(open_id, PENDING, f"request {transfer.request_id} pending; next check "
-                                   f"at {transfer.next_check_at}", transfer)
-                self._check(client, transfer)
-            if transfer.state == READY:
-                self._download(client, transfer)
-            if transfer.state == DOWNLOADED:
-                self._load(transfer)
-            return self._describe(transfer)
+            with self.client_for(open_id) as client:  # one HTTP connection pool per step, always closed
+                return self._advance(open_id, client, poll_now)
         except ReauthorizationRequired as exc:
             return Outcome(open_id, STOPPED, f"{exc}: run `tiktok-portability auth` again")
         except TikTokError as exc:
             log.warning("user %s: %s", open_id, exc)
             return Outcome(open_id, "error", str(exc))
+
+    def _advance(self, open_id: str, client: PortabilityClient, poll_now: bool) -> Outcome:
+        transfer = self._current(open_id)
+        if transfer is None:
+            outcome = self._maybe_add(open_id, client)
+            if outcome is not None:
+                return outcome
+            transfer = self._current(open_id)
+            assert transfer is not None
+        if transfer.state == PENDING:
+            if not poll_now and transfer.next_check_at and self.clock() < datetime.fromisoformat(transfer.next_check_at):
+                return Outcome(open_id, PENDING, f"request {transfer.request_id} pending; next check "
+                               f"at {transfer.next_check_at}", transfer)
+            self._check(client, transfer)
+        if transfer.state == READY:
+            self._download(client, transfer)
+        if transfer.state == DOWNLOADED:
+            self._load(transfer)
+        return self._describe(transfer)
 
     def _current(self, open_id: str) -> Transfer | None:
         """The user's unfinished transfer; an ``adding`` left by a dead run becomes ``add_unknown``."""
@@ -216,7 +220,7 @@ class Syncer:
                 return transfer
         return None
 
-    def _maybe_add(self, open_id: str) -> Outcome | None:
+    def _maybe_add(self, open_id: str, client: PortabilityClient) -> Outcome | None:
         scopes, granted_at = self.scopes_of(open_id)
         plan = plan_request(scopes, self.categories)
         if plan is None:
@@ -239,7 +243,7 @@ class Syncer:
         transfer = Transfer(open_id, uuid.uuid4().hex, categories, self.data_format, grant, ADDING, _iso(self.clock()))
         self.transfers.save(transfer)  # intent first: a crash from here on never leads to a second Add
         try:
-            transfer.request_id = self.client_for(open_id).add(categories, self.data_format)
+            transfer.request_id = client.add(categories, self.data_format)
         except AmbiguousAddError as exc:
             transfer.state, transfer.error = ADD_UNKNOWN, f"Add may or may not have reached TikTok ({exc})"
             self.transfers.save(transfer)
@@ -304,7 +308,7 @@ class Syncer:
 
     def _load(self, transfer: Transfer) -> None:
         path = Path(transfer.archive_path or "")
-        if not path.exists() or _sha256(path) != transfer.archive_sha256:
+        if not path.exists() or file_sha256(path) != transfer.archive_sha256:
             transfer.state, transfer.error = READY, "downloaded archive missing or changed; downloading again"
             self.transfers.save(transfer)
             return
@@ -352,11 +356,3 @@ def archive_folder(archive_dir: Path, open_id: str) -> Path:
     """Where a user's downloaded archives go: a file-system-safe name (open_ids are opaque)."""
     cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in open_id).strip(".")
     return archive_dir / (cleaned or hashlib.sha256(open_id.encode()).hexdigest()[:16])
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
