@@ -1,4 +1,7 @@
-"""Archive mode end to end: generated exports of every layout → dlt → DuckDB, checked with SQL."""
+"""Archive mode end to end: generated exports of every layout → dlt → DuckDB, checked with SQL.
+
+Tests taking ``dest`` run on DuckDB and on PostgreSQL (``conftest.dest``): the idempotency and
+per-user guarantees must not depend on the destination."""
 
 from __future__ import annotations
 
@@ -35,26 +38,31 @@ LAYOUTS = [
 ]
 
 
-@pytest.mark.parametrize(("family", "fmt", "container", "generation"), LAYOUTS,
-                         ids=[f"{f}-{fmt}-{c}-{g or ''}" for f, fmt, c, g in LAYOUTS])
-def test_every_layout_loads_the_expected_rows(tmp_path, new_pipeline, family, fmt, container, generation):
+# every layout on DuckDB; one JSON and one TXT layout on PostgreSQL as well
+LAYOUT_CASES = [(*layout, "duckdb") for layout in LAYOUTS] + [
+    (*layout, "postgres") for layout in LAYOUTS if layout in (("B", "json", "zip", None), ("B", "txt", "zip", "2025"))]
+
+
+@pytest.mark.parametrize(("family", "fmt", "container", "generation", "dest"), LAYOUT_CASES, indirect=["dest"],
+                         ids=[f"{f}-{fmt}-{c}-{g or ''}-{d}" for f, fmt, c, g, d in LAYOUT_CASES])
+def test_every_layout_loads_the_expected_rows(tmp_path, dest, family, fmt, container, generation):
     history = UserHistory("user_a", seed=7)
     kwargs = {"txt_generation": generation} if generation else {}
     archive = history.export(tmp_path / "in", at=AT, family=family, data_format=fmt, container=container, **kwargs)
-    result = load_archives(new_pipeline(), [archive.path], user_id=None if archive.username else "user_a")
+    result = load_archives(dest.pipeline(), [archive.path], user_id=None if archive.username else "user_a")
     assert counts(result) == expected(archive.expected)
     assert sum(archive.expected.values()) > 0
     # the synthetic future section (and TikTok's own sections without a table) are reported, not dropped
-    paths = {p for (p,) in sql(tmp_path / "t.duckdb", "SELECT path FROM tiktok.unparsed_sections")}
+    paths = {p for (p,) in dest.sql("SELECT path FROM tiktok.unparsed_sections")}
     for unknown in archive.unknown_sections + archive.unmodelled_sections:
         assert any(p.endswith(unknown.split(" › ")[-1]) or unknown in p for p in paths), (unknown, paths)
 
 
-def test_older_archive_after_newer_adds_its_older_rows(tmp_path, new_pipeline):
+def test_older_archive_after_newer_adds_its_older_rows(tmp_path, dest):
     history = UserHistory("user_a", seed=1)
     newer = history.export(tmp_path / "in", at=AT, family="D")
     older = history.export(tmp_path / "in", at=EARLIER, family="B")
-    pipeline = new_pipeline()
+    pipeline = dest.pipeline()
     load_archives(pipeline, [newer.path])
     result = load_archives(pipeline, [older.path])
     union = history.expected_counts([newer, older])
@@ -64,17 +72,16 @@ def test_older_archive_after_newer_adds_its_older_rows(tmp_path, new_pipeline):
     assert result.added["watch_history"] == union["watch_history"] - newer.expected["watch_history"]
 
 
-def test_second_load_of_the_same_archive_adds_nothing_and_writes_only_boundary_rows(tmp_path, new_pipeline):
+def test_second_load_of_the_same_archive_adds_nothing_and_writes_only_boundary_rows(tmp_path, dest):
     archive = UserHistory("user_a", seed=2).export(tmp_path / "in", at=AT, family="B")
-    pipeline = new_pipeline()
+    pipeline = dest.pipeline()
     first = load_archives(pipeline, [archive.path])
     second = load_archives(pipeline, [archive.path])
     assert counts(second) == counts(first) == expected(archive.expected)
     assert all(n == 0 for n in second.added.values())
     # the per-user windows skip rows already loaded: at most the two boundary rows are re-merged
-    rewritten = sql(tmp_path / "t.duckdb",
-                    "SELECT COUNT(*) FROM tiktok.watch_history WHERE _dlt_load_id = (SELECT MAX(_dlt_load_id) "
-                    "FROM tiktok.watch_history)")[0][0]
+    rewritten = dest.sql("SELECT COUNT(*) FROM tiktok.watch_history WHERE _dlt_load_id = (SELECT MAX(_dlt_load_id) "
+                         "FROM tiktok.watch_history)")[0][0]
     assert rewritten <= 2 < archive.expected["watch_history"]
 
 
@@ -92,32 +99,30 @@ def test_overlapping_later_archive_adds_exactly_the_new_rows(tmp_path, new_pipel
     assert result.added["watch_history"] > 0
 
 
-def test_two_users_in_one_dataset_keep_all_rows(tmp_path, new_pipeline):
+def test_two_users_in_one_dataset_keep_all_rows(tmp_path, dest):
     alice, bob = UserHistory("alice", seed=4), UserHistory("bob", seed=5)
     a = alice.export(tmp_path / "in", at=AT, family="B")
     # bob's export is older: a global cursor would drop all of it
     b = bob.export(tmp_path / "in", at=EARLIER, family="C")
-    pipeline = new_pipeline()
+    pipeline = dest.pipeline()
     load_archives(pipeline, [a.path])
     load_archives(pipeline, [b.path])
-    db = tmp_path / "t.duckdb"
     for user, archive in (("alice", a), ("bob", b)):
         for table in DATA_TABLES:
-            n = sql(db, f"SELECT COUNT(*) FROM tiktok.{table} WHERE user_id = ?", user)[0][0]
+            n = dest.sql(f"SELECT COUNT(*) FROM tiktok.{table} WHERE user_id = ?", user)[0][0]
             assert n == archive.expected.get(table, 0), (user, table)
 
 
-def test_unfollowers_show_up_after_a_second_export(tmp_path, new_pipeline):
+def test_unfollowers_show_up_after_a_second_export(tmp_path, dest):
     history = UserHistory("user_a", seed=6)
     first = history.export(tmp_path / "in", at=EARLIER, family="B")
     second = history.export(tmp_path / "in", at=AT, family="D")
-    pipeline = new_pipeline()
+    pipeline = dest.pipeline()
     load_archives(pipeline, [first.path])
     load_archives(pipeline, [second.path])
     gone = history.unfollowed_between(first, second)
-    db = tmp_path / "t.duckdb"
     for table in ("followers", "following"):
-        rows = sql(db, f"SELECT username, last_seen_at, disappeared_at FROM tiktok.{table} WHERE NOT is_current")
+        rows = dest.sql(f"SELECT username, last_seen_at, disappeared_at FROM tiktok.{table} WHERE NOT is_current")
         assert {r[0] for r in rows} == gone[table] and gone[table], table
         # "between which exports": last seen in the first export, gone by the second
         assert {(r[1], r[2]) for r in rows} == {(first.exported_at, second.exported_at)}
@@ -146,22 +151,22 @@ def test_profile_keeps_one_row_per_export(tmp_path, new_pipeline):
     assert all(r[1] is not None and r[2] is not None for r in rows)
 
 
-def test_losing_the_local_pipeline_folder_changes_nothing(tmp_path, new_pipeline):
+def test_losing_the_local_pipeline_folder_changes_nothing(tmp_path, dest):
+    """A new working directory per run (ephemeral workers): state comes back from the destination."""
     history = UserHistory("user_a", seed=9)
     first = history.export(tmp_path / "in", at=EARLIER, family="B")
     second = history.export(tmp_path / "in", at=AT, family="B")
-    load_archives(new_pipeline(pipelines_dir=tmp_path / "worker1"), [first.path])
+    load_archives(dest.pipeline(pipelines_dir=tmp_path / "worker1"), [first.path])
     shutil.rmtree(tmp_path / "worker1")
-    result = load_archives(new_pipeline(pipelines_dir=tmp_path / "worker2"), [second.path, first.path])
+    result = load_archives(dest.pipeline(pipelines_dir=tmp_path / "worker2"), [second.path, first.path])
     assert counts(result) == expected(history.expected_counts([first, second]))
-    gone = sql(tmp_path / "t.duckdb", "SELECT username FROM tiktok.followers WHERE NOT is_current")
+    gone = dest.sql("SELECT username FROM tiktok.followers WHERE NOT is_current")
     assert {r[0] for r in gone} == history.unfollowed_between(first, second)["followers"]
     # the per-user windows came back from the destination: reloading rewrites only boundary rows
     shutil.rmtree(tmp_path / "worker2")
-    load_archives(new_pipeline(pipelines_dir=tmp_path / "worker3"), [second.path])
-    rewritten = sql(tmp_path / "t.duckdb",
-                    "SELECT COUNT(*) FROM tiktok.watch_history WHERE _dlt_load_id = (SELECT MAX(_dlt_load_id) "
-                    "FROM tiktok.watch_history)")[0][0]
+    load_archives(dest.pipeline(pipelines_dir=tmp_path / "worker3"), [second.path])
+    rewritten = dest.sql("SELECT COUNT(*) FROM tiktok.watch_history WHERE _dlt_load_id = (SELECT MAX(_dlt_load_id) "
+                         "FROM tiktok.watch_history)")[0][0]
     assert rewritten <= 2
 
 
