@@ -12,13 +12,12 @@ import webbrowser
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import dlt
 import httpx
 
-from . import ArchiveInput, export_requests
+from . import export_requests
 from .auth import OAuthClient, TokenManager, TokenStore, authorize_url, catch_redirect, code_challenge, new_code_verifier, new_state, parse_callback, redirect_target
 from .client import PortabilityClient
 from .config import ApiConfig
@@ -162,9 +161,7 @@ class ApiService:
         return max(0.0, min(min(waits or [1.0]), deadline - time.monotonic()))
 
     def _load(self, transfer: Transfer) -> int:
-        exported = transfer.collect_time or transfer.apply_time
-        archive = ArchiveInput(path=Path(transfer.archive_path or ""), user_id=transfer.open_id,
-                               exported_at=datetime.fromisoformat(exported) if exported else None)
+        archive = transfer.archive_input()
         result = load_archives(self.pipeline, [archive])
         return sum(n for t, n in result.added.items() if t not in ("archives", "unparsed_sections"))
 

@@ -1087,7 +1087,6 @@ def _write_json(write: Callable[[bytes], Any], value: Any, indent: int = 0) -> N
     lists chunk by chunk, so the document never exists whole in memory."""
     pad = b"\n" + b" " * indent
     if isinstance(value, _LazyList):
-        inner = b" " * (indent + 2)
         first = True
         for chunk in value.chunks():
             if not chunk:

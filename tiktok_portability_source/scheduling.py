@@ -22,18 +22,17 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from . import ArchiveInput, settings, tiktok_portability
+from . import settings, tiktok_portability
 from .auth import TokenStore
 from .errors import ReauthorizationRequired
 from .loader import TABLES, LoadFailed, make_pipeline
-from .transfers import DOWNLOADED, IN_FLIGHT, LOADED, READY, Outcome, Syncer, Transfer
+from .transfers import DOWNLOADED, IN_FLIGHT, LOADED, READY, Outcome, StopBefore, Transfer
 
 if TYPE_CHECKING:
     from dlt.extract.source import DltSource
@@ -47,7 +46,6 @@ ENV_DATASET = "TIKTOK_PORTABILITY_DATASET"
 ENV_PIPELINES_DIR = "TIKTOK_PORTABILITY_PIPELINES_DIR"
 ENV_USERS = "TIKTOK_PORTABILITY_USERS"  # static list of open_ids, instead of the token store's users
 
-StopBefore = Literal["download", "load"]
 DATA_TABLES = tuple(t for t in TABLES if t not in ("archives", "unparsed_sections"))
 
 
@@ -87,37 +85,14 @@ def scheduled_users(token_store: str | os.PathLike[str] | None = None) -> list[s
     return TokenStore(path).open_ids() if path.exists() else []
 
 
-@dataclasses.dataclass
-class _StepUntil(Syncer):
-    """The service's ``Syncer`` that leaves a transfer at ``ready`` or ``downloaded`` for a later step.
-
-    TODO(api): replace with a ``stop_before`` argument of ``Syncer.step`` / ``ApiService.sync_once``.
-    """
-
-    stop_before: StopBefore = "load"
-
-    def _download(self, client, transfer: Transfer) -> None:  # type: ignore[no-untyped-def]
-        if self.stop_before != "download":
-            super()._download(client, transfer)
-
-    def _load(self, transfer: Transfer) -> None:
-        return  # the orchestrator loads it (source_for) and then calls finish()
-
-
-def _syncer_like(syncer: Syncer, cls: type[Syncer] = Syncer, **changes: object) -> Syncer:
-    values = {f.name: getattr(syncer, f.name) for f in dataclasses.fields(Syncer)}
-    return cls(**{**values, **changes})
-
-
 def advance(service: ApiService, users: Sequence[str] | None = None, *, stop_before: StopBefore = "load",
             poll_now: bool = False) -> list[Outcome]:
     """One sync step per user (add / check / download) that never loads and never writes to the
     destination: safe in a sensor tick while a load of another user is running."""
-    syncer = _syncer_like(service.syncer, _StepUntil, stop_before=stop_before)
     outcomes = []
     for open_id in service.users() if users is None else users:
         try:
-            outcomes.append(syncer.step(open_id, poll_now=poll_now))
+            outcomes.append(service.syncer.step(open_id, poll_now=poll_now, stop_before=stop_before))
         except ReauthorizationRequired as exc:
             outcomes.append(Outcome(open_id, "stopped", str(exc)))
     return outcomes
@@ -143,18 +118,11 @@ def downloaded(service: ApiService, open_id: str) -> Transfer | None:
     return transfer if transfer is not None and transfer.state == DOWNLOADED else None
 
 
-def archive_input(transfer: Transfer) -> ArchiveInput:
-    """The downloaded archive, with what the API knows better than the archive (owner, export time)."""
-    exported = transfer.collect_time or transfer.apply_time
-    return ArchiveInput(path=Path(transfer.archive_path or ""), user_id=transfer.open_id,
-                        exported_at=datetime.fromisoformat(exported) if exported else None)
-
-
 def source_for(transfer: Transfer) -> DltSource:
     """The dlt source that loads one downloaded transfer (what ``sync`` would load)."""
     if transfer.state != DOWNLOADED or not transfer.archive_path:
         raise LoadFailed(f"request {transfer.request_id} of {transfer.open_id} is {transfer.state}, not downloaded")
-    return tiktok_portability(archives=[archive_input(transfer)])
+    return tiktok_portability(archives=[transfer.archive_input()])
 
 
 def rows_written(pipeline: dlt.Pipeline, open_id: str, archive_sha256: str | None) -> int | None:
@@ -202,7 +170,7 @@ def finish(service: ApiService, transfer: Transfer) -> Outcome:
         return rows
 
     try:
-        outcome = _syncer_like(service.syncer, load=confirm).step(transfer.open_id)
+        outcome = dataclasses.replace(service.syncer, load=confirm).step(transfer.open_id)
     except ReauthorizationRequired as exc:
         outcome = Outcome(transfer.open_id, "stopped", str(exc))
     finally:

@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from . import settings
+from . import ArchiveInput, settings
 from .archive import file_sha256
 from .client import PortabilityClient
 from .errors import AmbiguousAddError, APIError, DownloadError, ReauthorizationRequired, TikTokError
@@ -38,6 +38,7 @@ IN_FLIGHT = frozenset({PENDING, READY, DOWNLOADED})
 NEEDS_ATTENTION = frozenset({ADD_UNKNOWN, FAILED})
 POLL_FIRST_SECONDS, POLL_MAX_SECONDS = 10, 300
 
+StopBefore = Literal["download", "load"]
 CRASH_ENV = "TIKTOK_PORTABILITY_CRASH_AT"  # test hook: die right after a named step is persisted
 
 
@@ -83,6 +84,12 @@ class Transfer:
     @property
     def finished(self) -> bool:
         return self.state not in IN_FLIGHT and self.state != ADDING
+
+    def archive_input(self) -> ArchiveInput:
+        """The downloaded archive, with what the API knows better than the archive (owner, export time)."""
+        exported = self.collect_time or self.apply_time
+        return ArchiveInput(path=Path(self.archive_path or ""), user_id=self.open_id,
+                            exported_at=datetime.fromisoformat(exported) if exported else None)
 
 
 class TransferStore:
@@ -175,21 +182,26 @@ class Syncer:
     is_revoked: Callable[[str], bool] = field(default=lambda open_id: False)
 
     # -- one user -----------------------------------------------------------------------------
-    def step(self, open_id: str, *, poll_now: bool = False) -> Outcome:
-        """Advance one user's transfer as far as it goes without waiting."""
+    def step(self, open_id: str, *, poll_now: bool = False, stop_before: StopBefore | None = None) -> Outcome:
+        """Advance one user's transfer as far as it goes without waiting.
+
+        ``stop_before="download"`` (a sensor tick: no big transfer) or ``"load"`` (the orchestrator
+        loads with its own dlt integration) leaves the transfer ``ready`` / ``downloaded``.
+        """
         if self.is_revoked(open_id):
             self._stop_in_flight(open_id, "authorization removed")
             return Outcome(open_id, STOPPED, "authorization removed or expired: run `tiktok-portability auth` again")
         try:
             with self.client_for(open_id) as client:  # one HTTP connection pool per step, always closed
-                return self._advance(open_id, client, poll_now)
+                return self._advance(open_id, client, poll_now, stop_before)
         except ReauthorizationRequired as exc:
             return Outcome(open_id, STOPPED, f"{exc}: run `tiktok-portability auth` again")
         except TikTokError as exc:
             log.warning("user %s: %s", open_id, exc)
             return Outcome(open_id, "error", str(exc))
 
-    def _advance(self, open_id: str, client: PortabilityClient, poll_now: bool) -> Outcome:
+    def _advance(self, open_id: str, client: PortabilityClient, poll_now: bool,
+                 stop_before: StopBefore | None) -> Outcome:
         transfer = self._current(open_id)
         if transfer is None:
             outcome = self._maybe_add(open_id, client)
@@ -202,9 +214,9 @@ class Syncer:
                 return Outcome(open_id, PENDING, f"request {transfer.request_id} pending; next check "
                                f"at {transfer.next_check_at}", transfer)
             self._check(client, transfer)
-        if transfer.state == READY:
+        if transfer.state == READY and stop_before != "download":
             self._download(client, transfer)
-        if transfer.state == DOWNLOADED:
+        if transfer.state == DOWNLOADED and stop_before is None:
             self._load(transfer)
         return self._describe(transfer)
 
