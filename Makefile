@@ -26,5 +26,9 @@ notebooks: $(STAMP)
 	@test -f demo.duckdb || $(BIN)/tiktok-portability demo
 	$(BIN)/python notebooks/render.py --duckdb demo.duckdb
 
+# speed and memory against named baselines (issue 5); not part of `make test` (a smoke run is)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py
+
 clean:
 	rm -rf $(VENV) demo_data demo.duckdb reports .pytest_cache

@@ -5,6 +5,13 @@ table, so each archive is parsed a single time. Every table merges on a determin
 (loading an archive twice adds nothing); event tables skip rows already covered for that user
 (see ``history.py``); followers/following keep first-seen / last-seen / disappeared-at history;
 ``profile`` keeps one row per export.
+
+Rows travel as arrow batches, a block of a big list at a time (``records.section_tables``). Event
+tables (millions of rows) never send a key twice in one load: the source drops repeats itself
+(``_KeySet``), so their merge is on ``row_key`` as a *merge key* (delete the loaded rows with these
+keys, insert) without the destination's deduplicating window over the staged rows. When a load
+holds one archive and the table has no row of its user yet there is nothing to merge with: the
+batches carry an ``append`` hint and go straight into the table, without a staging copy.
 """
 
 from __future__ import annotations
@@ -15,21 +22,30 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dlt
-import pyarrow as pa
-import pyarrow.compute as pc
 from dlt.sources import DltResource
 
-from . import destination, history, settings
+from . import destination, settings
 from .archive import OpenedArchive, open_archive
 from .layouts import BY_TABLE, ENTITIES, Entity
-from .records import TIMESTAMP, gather, keyed_table, row_keys, section_rows, typed_columns
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from . import history
+    from .records import KeySet
+
+# pyarrow, numpy and the modules built on them (records, history) are imported where rows are made:
+# a process that only downloads archives (client.py is in this package) then stays small
 
 log = logging.getLogger(__name__)
 
 MERGE = {"disposition": "merge", "strategy": "delete-insert"}
+# event tables: keys are unique per load by construction, so no deduplication at the destination
+# (the primary-key hint of datasets loaded before is cleared explicitly)
+EVENT_KEY = {"merge_key": "row_key", "columns": {"row_key": {"primary_key": False, "merge_key": True}}}
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,22 @@ def tiktok_portability(
         return [_forget_state(forget_user_id)]
     inputs = [_as_input(a, user_id) for a in archives]
     run_snapshots: dict[tuple[str, str], dict[str, history.Observation]] = {}
+    holding: dict[str, set[str] | None] = {}  # user -> event tables that already hold rows of theirs
+    sent_keys: dict[str, KeySet] = {}  # event table -> keys sent in this load (across its archives)
+
+    def append_only(table: str, user: str) -> bool:
+        """Nothing to merge with: one archive in this load, and no row of its user in the table yet."""
+        if len(inputs) != 1:
+            return False
+        if user not in holding:
+            try:
+                pipeline = dlt.current.pipeline()
+            except Exception:  # iterated outside a pipeline
+                pipeline = None
+            events = [e.table for e in ENTITIES if e.kind in ("events", "messages")]
+            holding[user] = destination.tables_holding_user(pipeline, events, user) if pipeline else None
+        found = holding[user]
+        return found is not None and table not in found
 
     @dlt.resource(name="exports", selected=False)
     def exports() -> Iterator[OpenedArchive]:
@@ -73,19 +105,40 @@ def tiktok_portability(
             yield open_archive(item.path, user_id=item.user_id, exported_at=item.exported_at)
 
     def event_resource(entity: Entity) -> DltResource:
-        @dlt.transformer(data_from=exports, name=entity.table, write_disposition=MERGE, primary_key="row_key")
-        def rows(archive: OpenedArchive) -> Iterator[pa.Table]:
-            table = section_rows(entity, archive.sections_for(entity.table), archive.user_id, archive.sha256)
-            if table is None:
-                return
-            if entity.kind == "messages":
-                owner = archive.owner_username or archive.user_id
-                table = table.append_column("is_own", pc.fill_null(pc.equal(table["sender"], owner), False))
-            table = _drop_empty_rows(table, entity)
-            if skip_loaded_windows and entity.time_column:
-                table = _skip_covered(table, entity.time_column, archive.user_id)
-            log.debug("%s: %d rows of %s to merge", archive.name, table.num_rows, entity.table)
-            yield from table.to_batches(max_chunksize=batch_rows)
+        @dlt.transformer(data_from=exports, name=entity.table, write_disposition=MERGE, **EVENT_KEY)
+        def rows(archive: OpenedArchive) -> Iterator[Any]:
+            import pyarrow.compute as pc
+
+            from .history import Coverage
+            from .records import KeySet, drop_empty_rows, section_tables
+
+            # the windows loaded before this archive; widened once all of its rows went through
+            skip = Coverage(dlt.current.resource_state(), entity.time_column, archive.user_id) \
+                if skip_loaded_windows and entity.time_column else None
+            unique = sent_keys.setdefault(entity.table, KeySet())
+            append = append_only(entity.table, archive.user_id)
+            sent = 0
+            # rows of big lists inside loaded windows are dropped as soon as their time is read
+            early = skip.keep if skip is not None and skip.intervals else None
+            for table in section_tables(entity, archive.sections_for(entity.table), archive.user_id, archive.sha256,
+                                        early):
+                if entity.kind == "messages":
+                    owner = archive.owner_username or archive.user_id
+                    table = table.append_column("is_own", pc.fill_null(pc.equal(table["sender"], owner), False))
+                table = drop_empty_rows(table, entity)
+                if skip is not None:
+                    table = skip.filter(table)
+                table = unique.first_seen(table)
+                for batch in table.to_batches(max_chunksize=batch_rows):
+                    first = not sent
+                    sent += batch.num_rows
+                    if append and first:  # the first batch switches this load of the table to append
+                        yield dlt.mark.with_hints(batch, dlt.mark.make_hints(write_disposition="append"))
+                    else:
+                        yield batch
+            if skip is not None:
+                skip.commit()
+            log.debug("%s: %d rows of %s to %s", archive.name, sent, entity.table, "append" if append else "merge")
 
         return rows
 
@@ -95,6 +148,8 @@ def tiktok_portability(
         @dlt.transformer(data_from=exports, name=entity.table, write_disposition=MERGE, primary_key="row_key",
                          columns={"snapshot_version": {"data_type": "bigint", "dedup_sort": "desc"}})
         def rows(archive: OpenedArchive) -> Iterator[pa.Table]:
+            from . import history
+
             if not archive.has_section(entity.table):
                 return  # not in this export: says nothing about (un)follows
             current = _snapshot_names(entity, archive)
@@ -113,6 +168,10 @@ def tiktok_portability(
 
     @dlt.transformer(data_from=exports, name="profile", write_disposition=MERGE, primary_key="row_key")
     def profile(archive: OpenedArchive) -> Iterator[pa.Table]:
+        import pyarrow as pa
+
+        from .records import TIMESTAMP, gather, keyed_table, row_keys, typed_columns
+
         entity = BY_TABLE["profile"]
         sections = archive.sections_for("profile")
         items = [item for s in sections for item in s.items][:1]
@@ -131,6 +190,10 @@ def tiktok_portability(
 
     @dlt.transformer(data_from=exports, name="unparsed_sections", write_disposition=MERGE, primary_key="row_key")
     def unparsed_sections(archive: OpenedArchive) -> Iterator[list[dict[str, Any]]]:
+        import pyarrow as pa
+
+        from .records import row_keys
+
         rows_ = []
         for section in archive.unparsed:
             key = row_keys(archive.user_id, "unparsed_sections",
@@ -143,6 +206,10 @@ def tiktok_portability(
 
     @dlt.transformer(data_from=exports, name="archives", write_disposition=MERGE, primary_key="row_key")
     def archives_loaded(archive: OpenedArchive) -> Iterator[dict[str, Any]]:
+        import pyarrow as pa
+
+        from .records import row_keys
+
         key = row_keys(archive.user_id, "archives", {"a": pa.array([archive.sha256])}, ("a",), 1)
         yield {
             "user_id": archive.user_id, "row_key": key[0].as_py(), "archive_sha256": archive.sha256,
@@ -174,45 +241,20 @@ def _forget_state(user_id: str) -> DltResource:
     return forget_user_state
 
 
-def _drop_empty_rows(table: pa.Table, entity: Entity) -> pa.Table:
-    """An item whose every field is empty (``{}``, all sentinels) is not a row."""
-    names = [c.name for c in entity.columns if c.name in table.column_names]
-    if not names:
-        return table
-    any_value = pc.is_valid(table[names[0]])
-    for name in names[1:]:
-        any_value = pc.or_(any_value, pc.is_valid(table[name]))
-    return table.filter(any_value)
-
-
-def _skip_covered(table: pa.Table, time_column: str, user_id: str) -> pa.Table:
-    """Drop rows inside windows already loaded for this user, then widen the windows."""
-    coverage = dlt.current.resource_state().setdefault("coverage", {})
-    intervals = coverage.get(user_id, [])
-    times = table[time_column].combine_chunks()
-    bounds = history.time_range(times)
-    if intervals:
-        table = table.filter(pc.invert(history.covered_mask(times, intervals)))
-    if bounds:
-        coverage[user_id] = history.add_interval(intervals, *bounds)
-    return table
-
-
 def _snapshot_names(entity: Entity, archive: OpenedArchive) -> dict[str, datetime | None]:
-    items = [item for s in archive.sections_for(entity.table) for item in s.items]
-    if not items:
-        return {}
-    columns = typed_columns(entity, gather(items, entity.columns))
-    names = columns["username"].to_pylist()
-    followed = columns["followed_at"].to_pylist()
+    from .records import section_tables
+
     current: dict[str, datetime | None] = {}
-    for name, when in zip(names, followed):
-        if name is not None and (name not in current or (when and (current[name] or when) <= when)):
-            current[name] = when
+    for table in section_tables(entity, archive.sections_for(entity.table), archive.user_id, archive.sha256):
+        for name, when in zip(table["username"].to_pylist(), table["followed_at"].to_pylist()):
+            if name is not None and (name not in current or (when and (current[name] or when) <= when)):
+                current[name] = when
     return current
 
 
 def _previous_observations(table: str, user_id: str) -> dict[str, history.Observation]:
+    from . import history
+
     rows = destination.previous_snapshot(dlt.current.pipeline(), table, user_id)
     return {r[0]: history.Observation(r[0], _aware(r[1]), _aware(r[2]), _aware(r[3])) for r in rows}
 
@@ -224,6 +266,10 @@ def _aware(value: Any) -> Any:
 
 
 def _snapshot_table(entity: Entity, archive: OpenedArchive, rows: list[dict[str, Any]]) -> pa.Table:
+    import pyarrow as pa
+
+    from .records import TIMESTAMP, keyed_table, row_keys
+
     usernames = pa.array([r["username"] for r in rows], pa.string())
     keys = row_keys(archive.user_id, entity.table, {"username": usernames}, ("username",), len(rows))
     return keyed_table(archive.user_id, keys, {
@@ -244,6 +290,10 @@ def _list_length(archive: OpenedArchive, table: str) -> int | None:
 @dlt.resource(name="export_requests", write_disposition=MERGE, primary_key="row_key")
 def export_requests(transfers: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     """One row per portability request (API mode), from the local transfer store."""
+    import pyarrow as pa
+
+    from .records import row_keys
+
     rows = []
     for t in transfers:
         key = row_keys(t["open_id"], "export_requests", {"l": pa.array([t["local_id"]])}, ("l",), 1)[0].as_py()

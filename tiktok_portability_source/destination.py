@@ -103,3 +103,34 @@ def tables_holding_user(pipeline: dlt.Pipeline, tables: Iterable[str], user_id: 
         log.debug("cannot tell which tables hold rows of a user: %s", exc)
         return None
     return holding
+
+
+def remove_repeated_rows(pipeline: dlt.Pipeline, tables: Iterable[str]) -> dict[str, int]:
+    """Keep one copy of rows stored twice under one ``row_key`` (an append job that ran again after a
+    crash writes identical rows); returns the rows removed per table. Only used after such a crash."""
+    removed: dict[str, int] = {}
+    with pipeline.sql_client() as client:
+        for table in tables:
+            qualified = client.make_qualified_table_name(table)
+            repeated = f"SELECT row_key FROM {qualified} GROUP BY row_key HAVING COUNT(*) > 1"
+            try:
+                with client.execute_query(f"SELECT COUNT(*) FROM {qualified} WHERE row_key IN ({repeated})") as cur:
+                    count = int(cur.fetchall()[0][0])
+            except Exception as exc:  # a table this dataset does not have (yet)
+                if isinstance(exc, DatabaseUndefinedRelation) or "does not exist" in str(exc).lower():
+                    continue
+                raise
+            if not count:
+                continue
+            with client.execute_query(f"SELECT COUNT(*) FROM {qualified}") as cur:
+                total = int(cur.fetchall()[0][0])
+            copy = client.make_qualified_table_name(f"{table}__repeated")
+            with client.begin_transaction():
+                client.execute_sql(f"CREATE TABLE {copy} AS SELECT DISTINCT * FROM {qualified} "
+                                   f"WHERE row_key IN ({repeated})")
+                client.execute_sql(f"DELETE FROM {qualified} WHERE row_key IN (SELECT row_key FROM {copy})")
+                client.execute_sql(f"INSERT INTO {qualified} SELECT * FROM {copy}")
+                client.execute_sql(f"DROP TABLE {copy}")
+            with client.execute_query(f"SELECT COUNT(*) FROM {qualified}") as cur:
+                removed[table] = total - int(cur.fetchall()[0][0])
+    return {t: n for t, n in removed.items() if n}

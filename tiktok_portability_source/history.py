@@ -17,6 +17,7 @@ previously loaded rows and the list of snapshot times, so exports may arrive in 
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -63,6 +64,37 @@ def time_range(times: pa.Array) -> tuple[datetime, datetime] | None:
     if bounds["min"] is None:
         return None
     return bounds["min"], bounds["max"]
+
+
+class Coverage:
+    """Drops rows inside windows already loaded for this user; ``commit`` then widens the windows by
+    the time range of every row seen (kept or dropped), once the archive's rows all went through.
+    ``keep`` may be called from the thread that parses blocks, ``filter`` from the consumer."""
+
+    def __init__(self, state: dict[str, Any], time_column: str, user_id: str) -> None:
+        self.state, self.time_column, self.user_id = state, time_column, user_id
+        self.intervals = list(state.get("coverage", {}).get(user_id, []))
+        self.bounds: tuple[datetime, datetime] | None = None
+        self._lock = threading.Lock()
+
+    def keep(self, times: pa.Array) -> pa.Array | None:
+        """Rows to keep (None: all of them), noting the time range of all."""
+        bounds = time_range(times)
+        if bounds:
+            with self._lock:
+                self.bounds = bounds if self.bounds is None else (min(self.bounds[0], bounds[0]),
+                                                                  max(self.bounds[1], bounds[1]))
+        return pc.invert(covered_mask(times, self.intervals)) if self.intervals else None
+
+    def filter(self, table: pa.Table) -> pa.Table:
+        mask = self.keep(table[self.time_column].combine_chunks())
+        return table if mask is None else table.filter(mask)
+
+    def commit(self) -> None:
+        if self.bounds:
+            coverage = self.state.setdefault("coverage", {})
+            # re-read: another archive of this user in the same run may have widened them meanwhile
+            coverage[self.user_id] = add_interval(coverage.get(self.user_id, []), *self.bounds)
 
 
 @dataclass

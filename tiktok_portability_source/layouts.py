@@ -267,7 +267,9 @@ def detect_family(top_keys: dict[str, object]) -> str:
             return "A-activity"
         watch = tops["activity"].get("Video Browsing History") if isinstance(tops["activity"], dict) else None
         items = watch.get("VideoList") if isinstance(watch, dict) else None
-        if isinstance(items, list) and items and isinstance(items[0], dict) and "VideoLink" in items[0]:
+        # a big list is still on disk (archive.LazyList): only its first item is read
+        first = items[0] if isinstance(items, list) and items else getattr(items, "first", lambda: None)()
+        if isinstance(first, dict) and "VideoLink" in first:
             return "F"
         return "A"
     if tops and set(tops) <= {"profile", "video"}:

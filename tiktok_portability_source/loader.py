@@ -11,16 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from . import destination, settings
 from . import tiktok_portability
 from .archive import ArchiveError
 from .layouts import ENTITIES
+from .records import release_memory
 
 log = logging.getLogger(__name__)
 
 TABLES: tuple[str, ...] = tuple(e.table for e in ENTITIES) + ("unparsed_sections", "archives")
+EVENT_TABLES: tuple[str, ...] = tuple(e.table for e in ENTITIES if e.kind in ("events", "messages"))
 
 
 class LoadFailed(Exception):
@@ -50,6 +53,12 @@ def make_pipeline(
     """DuckDB file by default (in the working directory); any dlt destination by name otherwise."""
     # arrow rows get dlt's load id too, so every row can be traced to the load that wrote it
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+    # one table at a time: an archive's big lists are read block by block, and round-robin between
+    # tables would hold a block of each in memory at once (the order of rows does not matter)
+    os.environ.setdefault("EXTRACT__NEXT_ITEM_MODE", "fifo")
+    # the parquet files between extract and load live a few seconds on local disk: compressing them
+    # costs more CPU than it saves
+    os.environ.setdefault("DATA_WRITER__COMPRESSION", "none")
     if destination_name and destination_name != "duckdb":
         dest: Any = destination_name
     else:
@@ -58,7 +67,9 @@ def make_pipeline(
             # DuckDB names the catalog after the file; "tiktok.tiktok" then fails to bind at load time
             raise LoadFailed(f"{db_file.name}: a DuckDB file named like the dataset '{dataset}' confuses DuckDB; "
                              "choose another file name or another --dataset")
-        dest = dlt.destinations.duckdb(str(db_file))
+        # DuckDB caches every block a load writes up to its memory limit (80% of RAM by default):
+        # the cache, not the data, would set the peak memory of big loads
+        dest = dlt.destinations.duckdb(DuckDbCredentials(str(db_file), global_config=dict(settings.DUCKDB_CONFIG)))
     return dlt.pipeline(pipeline_name=pipeline_name, destination=dest, dataset_name=dataset,
                         pipelines_dir=str(pipelines_dir) if pipelines_dir else None)
 
@@ -79,6 +90,9 @@ def load_archives(pipeline: dlt.Pipeline, archives: Sequence[Any], *, user_id: s
     # extract() alone does not restore state: on a fresh worker the per-user windows and snapshot
     # times must come back from the destination first (run() would do this implicitly)
     pipeline.sync_destination()
+    # a load that stopped half-way is finished first by this one; an appended table (see the source)
+    # may then hold a job's rows twice, which is repaired below
+    interrupted = bool(pipeline.list_normalized_load_packages())
     before = destination.table_counts(pipeline, TABLES)
     source = tiktok_portability(archives=list(archives), user_id=user_id, skip_loaded_windows=skip_loaded_windows)
     steps: dict[str, float] = {}
@@ -88,6 +102,7 @@ def load_archives(pipeline: dlt.Pipeline, archives: Sequence[Any], *, user_id: s
             log.info("%s…", step)
             if step == "extract":
                 pipeline.extract(source)
+                release_memory(everywhere=True)  # the load step's DuckDB starts from a lower base
             elif step == "normalize":
                 pipeline.normalize()
             else:
@@ -102,5 +117,9 @@ def load_archives(pipeline: dlt.Pipeline, archives: Sequence[Any], *, user_id: s
             hint = (f"; fix the destination and run again, or drop the pending package with "
                     f"`dlt pipeline {pipeline.pipeline_name} abort-packages`")
         raise LoadFailed(f"{exc.step} step failed: {type(cause).__name__}: {str(cause).splitlines()[0]}{hint}") from None
+    if interrupted:
+        repaired = destination.remove_repeated_rows(pipeline, EVENT_TABLES)
+        if repaired:
+            log.warning("removed rows written twice by an interrupted load: %s", repaired)
     after = destination.table_counts(pipeline, TABLES)
     return LoadResult(before, after, time.perf_counter() - start, steps)

@@ -1,34 +1,46 @@
 """Turn raw section items into typed pyarrow tables: one column per field, vectorised clean-up.
 
-Per-row Python is limited to picking values out of the parsed items and hashing the row key;
-sentinels, timestamps, ids and numbers are converted with pyarrow compute over whole columns.
+No per-row Python in the hot path: a big list (``archive.LazyList``) is parsed a block at a time
+by pyarrow's JSON reader straight into columns; sentinels, timestamps, ids and numbers are
+converted with pyarrow compute over whole columns, and row keys are hashed by DuckDB. Lists that
+were small enough to parse up front (and TXT records) only pay for picking values out of their
+items; anything pyarrow cannot read exactly as Python would is read the Python way.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pa_json
 
-from .archive import Section
+from .archive import LazyList, Section, parse_items
 from .layouts import SENTINELS, Column, Entity, norm_key
 
 log = logging.getLogger(__name__)
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 _SENTINEL_SET = pa.array(SENTINELS, pa.string())
+_SENTINEL_MAX_BYTES = max(len(s.encode()) for s in SENTINELS)
 _TRUE = pa.array(["yes", "on", "true", "1", "y"], pa.string())
 _FALSE = pa.array(["no", "off", "false", "0", "n"], pa.string())
 
 
-def to_text_array(values: Sequence[Any]) -> pa.Array:
+def to_text_array(values: Sequence[Any] | pa.Array | pa.ChunkedArray) -> pa.Array:
     """Strings stay strings; numbers and nested values become text so one odd row cannot fail a batch."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):  # from the JSON reader: only string (or all-null) columns get here
+        return values if values.type == pa.string() else values.cast(pa.string())
     try:
         return pa.array(values, pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -39,14 +51,41 @@ def to_text_array(values: Sequence[Any]) -> pa.Array:
         )
 
 
+def _string_bytes(array: pa.Array) -> np.ndarray:
+    """The UTF-8 bytes of all values of a string array (zero-copy)."""
+    offsets_buffer, data_buffer = array.buffers()[1:3]
+    if data_buffer is None or len(array) == 0:
+        return np.zeros(0, np.uint8)
+    width = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    offsets = np.frombuffer(offsets_buffer, width)
+    return np.frombuffer(data_buffer, np.uint8)[offsets[array.offset]:offsets[array.offset + len(array)]]
+
+
+def trim(array: pa.Array) -> pa.Array:
+    """``str.strip()`` for a whole column. Pure-ASCII text without the \\x1c-\\x1f separators (which
+    Unicode counts as space) is trimmed with the much faster ASCII kernel: the same result."""
+    data = _string_bytes(array)
+    if not data.size:
+        return array
+    if (data > 0x7F).any() or ((data - 0x1C) < 4).any():
+        return pc.utf8_trim_whitespace(array)
+    return pc.ascii_trim_whitespace(array)
+
+
 def clean_text(array: pa.Array) -> pa.Array:
     """Trim, and turn every "nothing" encoding (``""``, ``"None"``, ``"N/A"``…) into NULL."""
-    trimmed = pc.utf8_trim_whitespace(array)
+    trimmed = trim(array)
+    # every sentinel is short: a column without short values (links, dates) needs no lookup
+    if not pc.any(pc.less_equal(pc.binary_length(trimmed), _SENTINEL_MAX_BYTES)).as_py():
+        return trimmed
     return pc.if_else(pc.is_in(trimmed, _SENTINEL_SET), pa.scalar(None, pa.string()), trimmed)
 
 
 def parse_timestamps(array: pa.Array) -> pa.Array:
     """``YYYY-MM-DD HH:MM:SS`` with optional `` UTC`` or ISO ``T``/``Z``; naive means UTC (§6)."""
+    direct = pc.strptime(array, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
+    if direct.null_count == array.null_count:  # all in the plain form: the rewrites below would not apply
+        return direct.view(TIMESTAMP)  # naive means UTC: the same numbers, now marked UTC
     normalised = pc.replace_substring_regex(array, r"(\s*UTC|Z)$", "")
     normalised = pc.replace_substring_regex(normalised, r"^(\d{4}-\d{2}-\d{2})T", r"\1 ")
     parsed = pc.strptime(normalised, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
@@ -109,7 +148,27 @@ def gather(items: list[dict[str, Any]], columns: Iterable[Column]) -> dict[str, 
     return out
 
 
-def typed_columns(entity: Entity, raw: dict[str, list[Any]]) -> dict[str, pa.Array]:
+def gather_arrow(table: pa.Table, columns: Iterable[Column]) -> dict[str, pa.Array]:
+    """``gather`` for a table read by pyarrow: one array per entity column, keys matched the same way
+    (several spellings of one field: the first non-null in sorted key order, as ``gather`` does)."""
+    index = {nk: c.name for c in columns for nk in c.norm_keys}
+    actual: dict[str, list[str]] = {}
+    for key in sorted(table.column_names):
+        target = index.get(norm_key(key))
+        if target:
+            actual.setdefault(target, []).append(key)
+    out: dict[str, pa.Array] = {}
+    for column in columns:
+        keys = actual.get(column.name, [])
+        arrays = [to_text_array(table[k]) for k in keys]
+        if not arrays:
+            out[column.name] = pa.nulls(table.num_rows, pa.string())
+        else:
+            out[column.name] = arrays[0] if len(arrays) == 1 else pc.coalesce(*arrays)
+    return out
+
+
+def typed_columns(entity: Entity, raw: dict[str, Sequence[Any] | pa.Array]) -> dict[str, pa.Array]:
     """Clean and type every column of an entity; unreadable times keep their raw text in ``<col>_raw``."""
     out: dict[str, pa.Array] = {}
     for column in entity.columns:
@@ -135,17 +194,36 @@ def typed_columns(entity: Entity, raw: dict[str, list[Any]]) -> dict[str, pa.Arr
     return out
 
 
-def key_text(array: pa.Array) -> list[str | None]:
+def key_text(array: pa.Array) -> pa.Array:
     """Stable text of a key column: timestamps as epoch seconds so JSON and TXT forms agree."""
     if pa.types.is_timestamp(array.type):
         array = pc.cast(pc.cast(array, pa.timestamp("s", tz="UTC")), pa.int64())
-    return pc.cast(array, pa.string()).to_pylist()
+    return pc.cast(array, pa.string())
+
+
+_local = threading.local()
+
+
+def md5_hex(texts: pa.Array) -> pa.Array:
+    """Hex MD5 of every UTF-8 string (``hashlib.md5(s.encode()).hexdigest()``), computed by DuckDB."""
+    con = getattr(_local, "duckdb", None)
+    if con is None:
+        import duckdb
+
+        con = _local.duckdb = duckdb.connect(":memory:")
+        con.execute("SET threads = 1")  # per-batch work: the other core parses the next batch
+    hashed = con.from_arrow(pa.table({"t": texts})).select("md5(t) AS k").to_arrow_table()["k"]
+    out = hashed.chunk(0) if hashed.num_chunks == 1 else hashed.combine_chunks()
+    return out.cast(pa.string()) if out.type != pa.string() else out
 
 
 def row_keys(user_id: str, table: str, columns: dict[str, pa.Array], key: Sequence[str], length: int,
              raw_fallback: dict[str, list[Any]] | None = None) -> pa.Array:
-    """Deterministic primary key: a hash of the user, table and natural key values."""
-    parts: list[list[str | None]] = []
+    """Deterministic primary key: a hash of the user, table and natural key values.
+
+    ``md5("<user>\\x1f<table>\\x1f<v1>\\x1f<v2>…")`` with NULL as ``"\\x00"`` and a timestamp as its epoch
+    seconds (its raw text when it could not be read): the same keys as earlier versions wrote."""
+    parts: list[pa.Array] = []
     for spec in key:
         names = spec.split("|")
         array = columns[names[0]]
@@ -153,21 +231,140 @@ def row_keys(user_id: str, table: str, columns: dict[str, pa.Array], key: Sequen
             array = pc.coalesce(array, columns[other])
         values = key_text(array)
         raw = raw_fallback.get(names[0]) if raw_fallback else None
-        if raw is not None and pa.types.is_timestamp(columns[names[0]].type):
-            values = [v if v is not None else (None if r is None else str(r)) for v, r in zip(values, raw)]
-        parts.append(values)
-    prefix = f"{user_id}\x1f{table}"
-    keys = []
-    for row in zip(*parts) if parts else ([] for _ in range(length)):
-        text = "\x1f".join("\x00" if v is None else v for v in row)
-        keys.append(hashlib.md5(f"{prefix}\x1f{text}".encode()).hexdigest())
-    return pa.array(keys, pa.string())
+        if raw is not None and pa.types.is_timestamp(columns[names[0]].type) and values.null_count:
+            values = pc.coalesce(values, _raw_text(raw, pc.is_null(values)))
+        parts.append(pc.fill_null(values, "\x00"))
+    if not length:
+        return pa.array([], pa.string())
+    if parts:
+        texts = pc.binary_join_element_wise(user_id, table, *parts, "\x1f")
+    else:
+        texts = pa.array([f"{user_id}\x1f{table}\x1f"] * length, pa.string())
+    return md5_hex(texts)
 
 
-def section_rows(entity: Entity, sections: Sequence[Section], user_id: str, archive_sha256: str) -> pa.Table | None:
-    """One arrow table for all of an entity's sections in one archive (None when there are no rows)."""
+def _raw_text(raw: Sequence[Any] | pa.Array, where: pa.Array) -> pa.Array:
+    """``str(value)`` of the raw item values at ``where`` (NULL elsewhere)."""
+    if isinstance(raw, (pa.Array, pa.ChunkedArray)):
+        return pc.if_else(where, to_text_array(raw), pa.scalar(None, pa.string()))
+    mask = where.to_pylist()
+    return pa.array([None if not m or r is None else str(r) for m, r in zip(mask, raw)], pa.string())
+
+
+def section_tables(entity: Entity, sections: Sequence[Section], user_id: str, archive_sha256: str,
+                   keep: Callable[[pa.Array], pa.Array | None] | None = None) -> Iterator[pa.Table]:
+    """Arrow tables of an entity's rows in one archive: the lists parsed up front as one table, then
+    each big list (``LazyList``) a block at a time, so memory stays bounded by a block.
+
+    ``keep(times)`` (e.g. ``history.Coverage.keep``) may drop rows of big lists as soon as their time
+    is read, before the rest of the row is typed and keyed; it sees every row's time."""
+    constant_names = list(dict.fromkeys(name for s in sections for name in s.constants))
+    eager = [s for s in sections if not isinstance(s.items, LazyList)]
+    table = section_rows(entity, eager, user_id, archive_sha256, constant_names)
+    if table is not None:
+        yield table
+    for section in sections:
+        if isinstance(section.items, LazyList):
+            yield from _lazy_tables(entity, section, constant_names, user_id, archive_sha256, keep)
+
+
+def _lazy_tables(entity: Entity, section: Section, constant_names: Sequence[str], user_id: str,
+                 archive_sha256: str, keep: Callable[[pa.Array], pa.Array | None] | None = None
+                 ) -> Iterator[pa.Table]:
+    """A big list's tables, one per block; the next block is parsed on another thread meanwhile (most of
+    the work, pyarrow and DuckDB, runs without the GIL), overlapping whatever the consumer does."""
+    lazy = section.items
+    assert isinstance(lazy, LazyList)
+    schema = _first_item_schema(lazy)
+
+    time_type = _time_only(entity, schema) if keep is not None else None
+
+    def table_of(block: bytes) -> pa.Table | None:
+        mask = None
+        if time_type is not None:  # rows in loaded windows: often whole blocks, read their times only
+            times = read_block(block, lazy, time_type, entity.columns, ignore_others=True)
+            if times is not None:
+                assert keep is not None
+                mask = keep(_times(entity, gather_arrow(times, entity.columns)))
+                if mask is not None and not pc.any(pc.fill_null(mask, True)).as_py():
+                    return None
+        parsed = _block_columns(entity, section, block, schema)
+        if parsed is None:
+            return None
+        raw, n = parsed
+        if keep is not None and entity.time_column:
+            same_rows = mask is not None and isinstance(raw[entity.time_column], pa.Array) and len(mask) == n
+            raw, n = _kept(entity, raw, n, keep, mask if same_rows else None)
+            if not n:
+                return None
+        constants = {name: pa.array([section.constants.get(name)] * n) for name in constant_names}
+        return _keyed_rows(entity, raw, n, constants, user_id, archive_sha256)
+
+    pool = _worker()
+    ahead: Future[pa.Table | None] | None = None
+    try:
+        for block in lazy.blocks():
+            submitted = pool.submit(table_of, block)
+            if ahead is not None and (table := ahead.result()) is not None:
+                yield table
+                release_memory()
+            ahead = submitted
+        if ahead is not None and (table := ahead.result()) is not None:
+            yield table
+    finally:
+        if ahead is not None:
+            ahead.cancel()
+        release_memory()
+
+
+def release_memory(everywhere: bool = False) -> None:
+    """Hand memory freed by arrow (and by glibc) back to the OS: the allocator otherwise keeps the
+    high-water mark of every thread, which for big lists is most of the process's peak.
+    ``everywhere``: also in the block worker, whose DuckDB connection (for hashing) is closed."""
+    if everywhere and _pool is not None:
+        _pool.submit(_close_hashing).result()
+        _pool.submit(release_memory).result()
+        _close_hashing()
+    pa.default_memory_pool().release_unused()
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+def _close_hashing() -> None:
+    con = getattr(_local, "duckdb", None)
+    if con is not None:
+        _local.duckdb = None
+        con.close()
+
+
+def _libc_malloc_trim() -> Any:
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_malloc_trim = _libc_malloc_trim()
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _worker() -> ThreadPoolExecutor:
+    """One long-lived worker thread (it keeps its DuckDB connection for hashing)."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(1, thread_name_prefix="tiktok-portability-blocks")
+    return _pool
+
+
+def section_rows(entity: Entity, sections: Sequence[Section], user_id: str, archive_sha256: str,
+                 constant_names: Sequence[str] = ()) -> pa.Table | None:
+    """One arrow table for sections whose items are parsed (None when there are no rows)."""
     items: list[dict[str, Any]] = []
-    constants: dict[str, list[Any]] = {}
+    constants: dict[str, list[Any]] = {name: [] for name in constant_names}
     for section in sections:
         if not section.items:
             continue
@@ -179,16 +376,216 @@ def section_rows(entity: Entity, sections: Sequence[Section], user_id: str, arch
             values.extend([None] * (len(items) - len(values)))
     if not items:
         return None
-    raw = gather(items, entity.columns)
+    return _keyed_rows(entity, gather(items, entity.columns), len(items),
+                       {name: pa.array(values) for name, values in constants.items()}, user_id, archive_sha256)
+
+
+def _keyed_rows(entity: Entity, raw: dict[str, Any], n: int, constants: dict[str, pa.Array], user_id: str,
+                archive_sha256: str) -> pa.Table:
     columns = typed_columns(entity, raw)
-    for name, values in constants.items():
-        columns[name] = pa.array(values)
-    if any(n not in columns for spec in entity.key for n in spec.split("|")):
+    columns.update(constants)
+    if any(name not in columns for spec in entity.key for name in spec.split("|")):
         for spec in entity.key:
             for name in spec.split("|"):
-                columns.setdefault(name, pa.nulls(len(items), pa.string()))
-    keys = row_keys(user_id, entity.table, columns, entity.key, len(items), raw)
-    return keyed_table(user_id, keys, {**columns, "archive_sha256": pa.array([archive_sha256] * len(items), pa.string())})
+                columns.setdefault(name, pa.nulls(n, pa.string()))
+    keys = row_keys(user_id, entity.table, columns, entity.key, n, raw)
+    return keyed_table(user_id, keys, {**columns, "archive_sha256": _repeat(archive_sha256, n)})
+
+
+def _repeat(value: str, n: int) -> pa.Array:
+    return pa.repeat(pa.scalar(value, pa.string()), n)
+
+
+# --- big lists --------------------------------------------------------------------------------
+
+
+def _time_only(entity: Entity, schema: pa.DataType | None) -> pa.DataType | None:
+    """The item type with only the time field(s) of the first item, for a first, cheaper read."""
+    column = next((c for c in entity.columns if c.name == entity.time_column), None)
+    if column is None or schema is None:
+        return None
+    fields = [f for f in schema if norm_key(f.name) in column.norm_keys]
+    return pa.struct(fields) if fields else None
+
+
+def _times(entity: Entity, raw: dict[str, Any]) -> pa.Array:
+    """The time column of raw rows, read as ``typed_columns`` reads it."""
+    column = next(c for c in entity.columns if c.name == entity.time_column)
+    return _CONVERTERS[column.kind](clean_text(to_text_array(raw[column.name])))
+
+
+def _kept(entity: Entity, raw: dict[str, Any], n: int, keep: Callable[[pa.Array], pa.Array | None],
+          mask: pa.Array | None = None) -> tuple[dict[str, Any], int]:
+    """The raw columns of the rows ``keep`` keeps, judged on their time (``mask``: already judged)."""
+    if mask is None:
+        mask = keep(_times(entity, raw))
+    if mask is None:
+        return raw, n
+    mask = pc.fill_null(mask, True)
+    kept = int(pc.sum(mask).as_py() or 0)
+    if kept == n:
+        return raw, n
+    flags = None
+    out: dict[str, Any] = {}
+    for name, values in raw.items():
+        if isinstance(values, (pa.Array, pa.ChunkedArray)):
+            out[name] = values.filter(mask)
+        else:
+            flags = flags if flags is not None else mask.to_pylist()
+            out[name] = [v for v, f in zip(values, flags) if f]
+    return out, kept
+
+
+def _block_columns(entity: Entity, section: Section, block: bytes, schema: pa.DataType | None
+                   ) -> tuple[dict[str, Any], int] | None:
+    """(raw columns, row count) of one block of a big list: pyarrow's JSON reader when it reads the
+    block exactly as Python would (object items, text values), the Python parse otherwise."""
+    lazy = section.items
+    assert isinstance(lazy, LazyList)
+    table = read_block(block, lazy, schema, entity.columns)
+    if table is not None:
+        return gather_arrow(table, entity.columns), table.num_rows
+    values = parse_items(block, lazy.label)
+    items = [i for i in values if isinstance(i, dict)]
+    if len(items) != len(values):
+        log.warning("%s: %d items are not objects and were skipped", section.path, len(values) - len(items))
+    return (gather(items, entity.columns), len(items)) if items else None
+
+
+def _first_item_schema(lazy: LazyList) -> pa.DataType | None:
+    """Every key of the first item as text: pyarrow would otherwise turn date strings into timestamps."""
+    first = lazy.first()
+    if not isinstance(first, dict):
+        return None
+    return pa.struct([(key, pa.string()) for key in first])
+
+
+def read_block(block: bytes, lazy: LazyList, item_type: pa.DataType | None,
+               needed: Iterable[Column] = (), ignore_others: bool = False) -> pa.Table | None:
+    """A block of object items as an arrow table of text columns, or None when pyarrow cannot be trusted
+    to read it exactly as Python would (null or non-object items, numbers or nested values in the
+    ``needed`` fields, duplicate keys): the Python parse decides then."""
+    if item_type is None:
+        return None
+    # the block as one object's list (line breaks inside items need newlines_in_values)
+    doc = b'{"i":[' + block + b"]}"
+    try:
+        parsed = pa_json.read_json(pa.py_buffer(doc), read_options=pa_json.ReadOptions(block_size=len(doc) + 1,
+                                                                                          use_threads=False),
+                                   parse_options=pa_json.ParseOptions(
+                                       explicit_schema=pa.schema([("i", pa.list_(item_type))]),
+                                       newlines_in_values=True,
+                                       unexpected_field_behavior="ignore" if ignore_others else "infer"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    del doc
+    column = parsed.column(0)
+    items = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    if items.null_count or not pa.types.is_list(items.type):
+        return None
+    structs = items.flatten()
+    if structs.null_count or not pa.types.is_struct(structs.type):
+        return None
+    wanted = {nk for c in needed for nk in c.norm_keys}
+    fields = [structs.type.field(i) for i in range(structs.type.num_fields)]
+    if any(norm_key(f.name) in wanted and not (pa.types.is_string(f.type) or pa.types.is_null(f.type))
+           for f in fields):
+        return None
+    names = [f.name for f in fields]
+    if len(set(names)) != len(names):
+        return None
+    return pa.Table.from_arrays([structs.field(i) for i in range(len(names))], names=names)
+
+
+def newest_text(lazy: LazyList, keys: set[str], pattern: str) -> str:
+    """The greatest timestamp-looking value under any of the (normalised) ``keys`` of a big list."""
+    newest = ""
+    schema = _first_item_schema(lazy)
+    needed = [Column("t", tuple(keys))]  # norm_key of a normalised key is itself
+    for block in lazy.blocks():
+        table = read_block(block, lazy, schema, needed)
+        if table is not None:
+            for name in table.column_names:
+                if norm_key(name) in keys:
+                    column = table[name].combine_chunks().cast(pa.string())
+                    found = pc.max(column.filter(pc.fill_null(pc.match_substring_regex(column, pattern), False)))
+                    if found.is_valid and found.as_py() > newest:
+                        newest = found.as_py()
+            continue
+        for item in parse_items(block, lazy.label):
+            if isinstance(item, dict):
+                for key, value in item.items():
+                    if isinstance(value, str) and value > newest and norm_key(key) in keys and \
+                            re.match(pattern, value):
+                        newest = value
+    return newest
+
+
+class KeySet:
+    """The row keys sent so far: keeps the first row of every key, as a deduplicating merge would, so
+    that a load never sends a key twice. A key is held as two sorted uint64 arrays (16 bytes); the first half alone
+    decides (fast to sort), the second half confirms, and a clash of first halves with different
+    second halves (astronomically rare) switches to comparing whole keys."""
+
+    def __init__(self) -> None:
+        self.high = np.empty(0, np.uint64)
+        self.low = np.empty(0, np.uint64)
+        self.whole: np.ndarray | None = None  # sorted V16 keys, once halves clash
+
+    def first_seen(self, table: pa.Table) -> pa.Table:
+        packed = self._packed(table["row_key"].combine_chunks())
+        first = self._first_whole(packed) if self.whole is not None else self._first_halves(packed)
+        return table if len(first) == table.num_rows else table.take(np.sort(first))
+
+    def _first_halves(self, packed: np.ndarray) -> np.ndarray:
+        high, low = packed[:, :8].copy().view(np.uint64).ravel(), packed[:, 8:].copy().view(np.uint64).ravel()
+        unique, first, inverse = np.unique(high, return_index=True, return_inverse=True)
+        if (low[first][inverse.ravel()] != low).any():
+            return self._switch(packed)
+        at = np.searchsorted(self.high, unique)
+        known = self.high[np.minimum(at, self.high.size - 1)] == unique if self.high.size else \
+            np.zeros(unique.size, bool)
+        if (self.low[at[known]] != low[first[known]]).any():
+            return self._switch(packed)
+        new = ~known
+        self.high = np.insert(self.high, at[new], unique[new])
+        self.low = np.insert(self.low, at[new], low[first[new]])
+        return first[new]
+
+    def _switch(self, packed: np.ndarray) -> np.ndarray:
+        halves = np.empty((self.high.size, 16), np.uint8)
+        halves[:, :8] = self.high.view(np.uint8).reshape(-1, 8)
+        halves[:, 8:] = self.low.view(np.uint8).reshape(-1, 8)
+        self.whole = np.sort(halves.view("V16").ravel())
+        return self._first_whole(packed)
+
+    def _first_whole(self, packed: np.ndarray) -> np.ndarray:
+        assert self.whole is not None
+        unique, first = np.unique(np.ascontiguousarray(packed).view("V16").ravel(), return_index=True)
+        at = np.searchsorted(self.whole, unique)
+        known = self.whole[np.minimum(at, self.whole.size - 1)] == unique if self.whole.size else \
+            np.zeros(unique.size, bool)
+        self.whole = np.insert(self.whole, at[~known], unique[~known])
+        return first[~known]
+
+    @staticmethod
+    def _packed(keys: pa.Array) -> np.ndarray:
+        """32 hex characters -> 16 bytes per key (an n x 16 array)."""
+        lengths = pc.binary_length(keys)
+        if len(keys) and (keys.null_count or pc.min(lengths).as_py() != 32 or pc.max(lengths).as_py() != 32):
+            raise ValueError("row keys must be 32 hex characters")
+        return np.frombuffer(bytes.fromhex(_string_bytes(keys).tobytes().decode("ascii")), np.uint8).reshape(-1, 16)
+
+
+def drop_empty_rows(table: pa.Table, entity: Entity) -> pa.Table:
+    """An item whose every field is empty (``{}``, all sentinels) is not a row."""
+    names = [c.name for c in entity.columns if c.name in table.column_names]
+    if not names:
+        return table
+    any_value = pc.is_valid(table[names[0]])
+    for name in names[1:]:
+        any_value = pc.or_(any_value, pc.is_valid(table[name]))
+    return table if pc.all(any_value).as_py() else table.filter(any_value)
 
 
 def keyed_table(user_id: str, keys: pa.Array, columns: dict[str, pa.Array]) -> pa.Table:
@@ -196,7 +593,7 @@ def keyed_table(user_id: str, keys: pa.Array, columns: dict[str, pa.Array]) -> p
     n = len(keys)
     fields = [pa.field("user_id", pa.string(), nullable=False), pa.field("row_key", pa.string(), nullable=False)]
     fields += [pa.field(name, array.type) for name, array in columns.items()]
-    return pa.Table.from_arrays([pa.array([user_id] * n, pa.string()), keys, *columns.values()],
+    return pa.Table.from_arrays([_repeat(user_id, n), keys, *columns.values()],
                                 schema=pa.schema(fields))
 
 

@@ -59,3 +59,10 @@ PIPELINE_NAME = "tiktok_portability"  # no "__": dlt issue #3427
 DEFAULT_DATASET = "tiktok"
 DEFAULT_DUCKDB = "tiktok_portability.duckdb"
 BATCH_ROWS = 200_000
+# JSON arrays larger than this are not parsed with the rest of the document but streamed to their
+# table in batches (archive.py); smaller ones are parsed up front like the rest
+JSON_INLINE_BYTES = 4 * 1024**2
+# settings of the default DuckDB destination. A load appends, or merges without deduplicating
+# windows, which DuckDB streams or spills within a small memory limit: more would only grow its
+# cache of the blocks a load writes (and so the process's memory with the archive's size)
+DUCKDB_CONFIG: dict[str, object] = {"memory_limit": "128MB"}

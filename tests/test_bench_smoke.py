@@ -1,0 +1,32 @@
+"""The benchmark script runs end to end at a tiny size and prints its table and ratios.
+
+Only the shape of the output is checked: at this size fixed costs dominate and the targets (which
+``make bench`` checks on 1M-row archives) are meaningless.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+
+
+def test_bench_script_prints_the_table_and_the_ratios(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--watch", "2000", "--likes", "400", "--naive-rows", "500",
+         "--scales", "1000", "--download-mb", "2", "--repeat", "1", "--workdir", str(tmp_path), "--no-check"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "wall s" in out and "rows/s" in out and "peak MB" in out
+    for case in ("(1) tiktok-portability load", "(2) DuckDB read_json", "(3) dict-per-row dlt",
+                 "(3) … extrapolated", "(4) second export", "(1) at 1,000 watch rows", "(5) API download"):
+        assert case in out, (case, out)
+    for ratio in ("ratio (1)/(2) wall time:", "ratio (1)/(3) wall time:", "ratio (4)/(1) wall time:"):
+        assert ratio in out, (ratio, out)
+    assert "targets met" in out and "machine:" in out
+    # the first load loaded exactly what the generator wrote
+    assert "ROWS DIFFER" not in out
