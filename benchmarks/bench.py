@@ -19,8 +19,13 @@ Cases (all on archives written by ``tiktok_portability_source.generator``, famil
 5. ``PortabilityClient.download`` of a 500 MB archive from the fake API served by another process
    on loopback.
 
+(1), (2) and (4) run ``--repeat`` times (default 2; (1) and (2) alternating, so both see the same
+machine load) and the fastest run of each counts: timings on a shared machine are noisy.
+
 Prints one table and the ratios (1)/(2), (1)/(3), (4)/(1); exits 1 when a target is missed
-(``--no-check`` to always exit 0), 2 on an error.
+(``--no-check`` to always exit 0), 2 on an error. Generated archives are cached in ``--workdir``
+(first run: about a minute more). ``--source DIR`` measures another checkout of the package (e.g.
+the code before a change: ``git archive <rev> tiktok_portability_source | tar -x -C DIR``).
 """
 
 from __future__ import annotations
@@ -471,10 +476,15 @@ def main(argv: list[str] | None = None) -> int:
 
         # (4) second overlapping export loaded after (1)
         log("(4) second export (1% new rows) after (1)…")
-        d4 = run / "second"
-        shutil.copytree(load_dir, d4, ignore=shutil.ignore_patterns("tmp"))
-        before = dataset_counts(d4 / "bench.duckdb")
-        m4 = run_load(second.path, d4)
+        m4: Measured | None = None
+        for i in range(max(1, args.repeat)):  # each time on a fresh copy of (1)'s result
+            d4 = run / f"second-{i}"
+            shutil.copytree(load_dir, d4, ignore=shutil.ignore_patterns("tmp"))
+            before = dataset_counts(d4 / "bench.duckdb")
+            m = run_load(second.path, d4)
+            log(f"    {m.seconds:.1f}s, {m.peak_mb:.0f} MB")
+            m4 = m if m4 is None or m.seconds < m4.seconds else m
+        assert m4 is not None
         after = dataset_counts(d4 / "bench.duckdb")
         added = {t: after[t][0] - before.get(t, (0, 0))[0] for t in after}
         # rows the second load wrote: those carrying its load id

@@ -157,8 +157,10 @@ def tiktok_portability(
             times = sorted({*state.get(archive.user_id, []), archive.exported_at.isoformat()})
             state[archive.user_id] = times
             cache_key = (entity.table, archive.user_id)
-            if cache_key not in run_snapshots:
-                run_snapshots[cache_key] = _previous_observations(entity.table, archive.user_id)
+            if cache_key not in run_snapshots:  # every snapshot table of the user at once: one connection
+                tables = [e.table for e in ENTITIES if e.kind == "snapshot"]
+                for table, observed in _previous_observations(tables, archive.user_id).items():
+                    run_snapshots.setdefault((table, archive.user_id), observed)
             merged = history.merge_snapshot(run_snapshots[cache_key], current, archive.exported_at)
             run_snapshots[cache_key] = merged
             rows_ = history.snapshot_rows(merged, [datetime.fromisoformat(t) for t in times])
@@ -252,11 +254,12 @@ def _snapshot_names(entity: Entity, archive: OpenedArchive) -> dict[str, datetim
     return current
 
 
-def _previous_observations(table: str, user_id: str) -> dict[str, history.Observation]:
+def _previous_observations(tables: list[str], user_id: str) -> dict[str, dict[str, history.Observation]]:
     from . import history
 
-    rows = destination.previous_snapshot(dlt.current.pipeline(), table, user_id)
-    return {r[0]: history.Observation(r[0], _aware(r[1]), _aware(r[2]), _aware(r[3])) for r in rows}
+    loaded = destination.previous_snapshots(dlt.current.pipeline(), tables, user_id)
+    return {table: {r[0]: history.Observation(r[0], _aware(r[1]), _aware(r[2]), _aware(r[3])) for r in rows}
+            for table, rows in loaded.items()}
 
 
 def _aware(value: Any) -> Any:

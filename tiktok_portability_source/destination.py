@@ -16,6 +16,14 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 log = logging.getLogger(__name__)
 
 
+def is_missing_relation(exc: BaseException) -> bool:
+    """True when ``exc`` says a table or dataset does not exist (yet): such a table reads as empty.
+    Destinations word it differently, hence the message check beside dlt's own exception."""
+    text = str(exc).lower()
+    return isinstance(exc, DatabaseUndefinedRelation) or "does not exist" in text or "not found" in text
+
+
+
 def query(pipeline: dlt.Pipeline, sql_template: str, table: str, *params: Any) -> list[tuple[Any, ...]]:
     """Run ``sql_template`` with ``{table}`` replaced by the qualified table name; [] if it is missing."""
     try:
@@ -23,10 +31,8 @@ def query(pipeline: dlt.Pipeline, sql_template: str, table: str, *params: Any) -
             qualified = client.make_qualified_table_name(table)
             with client.execute_query(sql_template.format(table=qualified), *params) as cursor:
                 return [tuple(row) for row in cursor.fetchall()]
-    except DatabaseUndefinedRelation:
-        return []
     except Exception as exc:  # no dataset yet, or the destination has never been written to
-        if "does not exist" in str(exc).lower() or "not found" in str(exc).lower():
+        if is_missing_relation(exc):
             return []
         raise
 
@@ -40,24 +46,11 @@ def table_counts(pipeline: dlt.Pipeline, tables: Iterable[str]) -> dict[str, int
             try:
                 with client.execute_query(f"SELECT COUNT(*) FROM {client.make_qualified_table_name(table)}") as cur:
                     counts[table] = int(cur.fetchall()[0][0])
-            except DatabaseUndefinedRelation:
-                counts[table] = 0
-            except Exception as exc:  # same rule as ``query``: a missing table or dataset reads as empty
-                if "does not exist" in str(exc).lower() or "not found" in str(exc).lower():
-                    counts[table] = 0
-                else:
+            except Exception as exc:
+                if not is_missing_relation(exc):
                     raise
+                counts[table] = 0
     return counts
-
-
-def previous_snapshot(pipeline: dlt.Pipeline, table: str, user_id: str) -> list[tuple[Any, ...]]:
-    """Rows of a follower/following table already loaded for one user."""
-    return query(
-        pipeline,
-        "SELECT username, followed_at, first_seen_at, last_seen_at FROM {table} WHERE user_id = %s",
-        table,
-        user_id,
-    )
 
 
 def delete_user_rows(pipeline: dlt.Pipeline, user_id: str) -> dict[str, int]:
@@ -94,10 +87,8 @@ def tables_holding_user(pipeline: dlt.Pipeline, tables: Iterable[str], user_id: 
                     with client.execute_query(sql, user_id) as cursor:
                         if cursor.fetchall():
                             holding.add(table)
-                except DatabaseUndefinedRelation:
-                    continue
-                except Exception as exc:  # same rule as ``query``: a missing table or dataset holds nothing
-                    if "does not exist" not in str(exc).lower() and "not found" not in str(exc).lower():
+                except Exception as exc:
+                    if not is_missing_relation(exc):
                         raise
     except Exception as exc:  # no destination to ask: the caller takes the safe path
         log.debug("cannot tell which tables hold rows of a user: %s", exc)
@@ -116,8 +107,8 @@ def remove_repeated_rows(pipeline: dlt.Pipeline, tables: Iterable[str]) -> dict[
             try:
                 with client.execute_query(f"SELECT COUNT(*) FROM {qualified} WHERE row_key IN ({repeated})") as cur:
                     count = int(cur.fetchall()[0][0])
-            except Exception as exc:  # a table this dataset does not have (yet)
-                if isinstance(exc, DatabaseUndefinedRelation) or "does not exist" in str(exc).lower():
+            except Exception as exc:
+                if is_missing_relation(exc):
                     continue
                 raise
             if not count:
@@ -134,3 +125,21 @@ def remove_repeated_rows(pipeline: dlt.Pipeline, tables: Iterable[str]) -> dict[
             with client.execute_query(f"SELECT COUNT(*) FROM {qualified}") as cur:
                 removed[table] = total - int(cur.fetchall()[0][0])
     return {t: n for t, n in removed.items() if n}
+
+
+def previous_snapshots(pipeline: dlt.Pipeline, tables: Iterable[str], user_id: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows of follower/following tables already loaded for one user, on one connection (a missing
+    table gives no rows)."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with pipeline.sql_client() as client:
+        for table in tables:
+            sql = (f"SELECT username, followed_at, first_seen_at, last_seen_at "
+                   f"FROM {client.make_qualified_table_name(table)} WHERE user_id = %s")
+            try:
+                with client.execute_query(sql, user_id) as cursor:
+                    out[table] = [tuple(row) for row in cursor.fetchall()]
+            except Exception as exc:
+                if not is_missing_relation(exc):
+                    raise
+                out[table] = []
+    return out

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dlt
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from . import settings, tiktok_portability
 from .auth import TokenStore
+from .destination import is_missing_relation
 from .errors import ReauthorizationRequired
 from .loader import TABLES, LoadFailed, make_pipeline
 from .transfers import DOWNLOADED, IN_FLIGHT, LOADED, READY, Outcome, StopBefore, Transfer
@@ -138,10 +138,8 @@ def rows_written(pipeline: dlt.Pipeline, open_id: str, archive_sha256: str | Non
         try:
             with client.execute_query(sql.format(table=client.make_qualified_table_name(table)), *params) as cursor:
                 return cursor.fetchall()[0][0]
-        except DatabaseUndefinedRelation:
-            return None
-        except Exception as exc:  # the same "missing table" rule as destination.query
-            if "does not exist" in str(exc).lower() or "not found" in str(exc).lower():
+        except Exception as exc:
+            if is_missing_relation(exc):
                 return None
             raise
 

@@ -64,5 +64,6 @@ BATCH_ROWS = 200_000
 JSON_INLINE_BYTES = 4 * 1024**2
 # settings of the default DuckDB destination. A load appends, or merges without deduplicating
 # windows, which DuckDB streams or spills within a small memory limit: more would only grow its
-# cache of the blocks a load writes (and so the process's memory with the archive's size)
-DUCKDB_CONFIG: dict[str, object] = {"memory_limit": "128MB"}
+# cache of the blocks a load writes (and so the process's memory with the archive's size). The
+# tables' load jobs run in parallel, so one thread per statement keeps both cores busy already.
+DUCKDB_CONFIG: dict[str, object] = {"memory_limit": "128MB", "threads": 1}
