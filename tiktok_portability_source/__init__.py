@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from . import history
+    from .privacy import PrivacySettings
     from .records import KeySet
 
 # pyarrow, numpy and the modules built on them (records, history) are imported where rows are made:
@@ -70,15 +71,28 @@ def tiktok_portability(
     skip_loaded_windows: bool = True,
     batch_rows: int = settings.BATCH_ROWS,
     forget_user_id: str | None = None,
+    pseudonymize: bool | None = dlt.config.value,
+    pseudonymize_key: str | None = dlt.secrets.value,
+    drop_message_text: bool | None = dlt.config.value,
+    drop_network_ids: bool | None = dlt.config.value,
+    exclude: Any | None = dlt.config.value,
 ) -> list[DltResource]:
     """Load one or more exports. ``user_id`` overrides the profile username (required without a profile).
 
     ``skip_loaded_windows=False`` sends every row and relies on the merge alone: slower, but exact even
     when a later export lost events inside a window an earlier export already covered.
     ``forget_user_id`` loads nothing and removes that user from every resource's state (``forget``).
+    ``pseudonymize`` (with the secret ``pseudonymize_key``), ``drop_message_text``, ``drop_network_ids``
+    and ``exclude`` (table names) are the privacy controls of ``privacy.py``; a dataset keeps the
+    settings of its first load (a load with other settings is refused).
     """
     if forget_user_id is not None:
         return [_forget_state(forget_user_id)]
+    from .privacy import PrivacySettings
+
+    # validated here, before anything is read: a missing key fails the command, not a resource
+    privacy = PrivacySettings.from_config(pseudonymize, pseudonymize_key, drop_message_text, drop_network_ids,
+                                          exclude)
     inputs = [_as_input(a, user_id) for a in archives]
     run_snapshots: dict[tuple[str, str], dict[str, history.Observation]] = {}
     holding: dict[str, set[str] | None] = {}  # user -> event tables that already hold rows of theirs
@@ -100,6 +114,8 @@ def tiktok_portability(
 
     @dlt.resource(name="exports", selected=False)
     def exports() -> Iterator[OpenedArchive]:
+        if inputs:
+            privacy.check_dataset(dlt.current.source_state())
         for item in inputs:
             log.info("reading %s", item.path.name)
             yield open_archive(item.path, user_id=item.user_id, exported_at=item.exported_at)
@@ -120,10 +136,10 @@ def tiktok_portability(
             sent = 0
             # rows of big lists inside loaded windows are dropped as soon as their time is read
             early = skip.keep if skip is not None and skip.intervals else None
+            owner = archive.owner_username or archive.user_id
             for table in section_tables(entity, archive.sections_for(entity.table), archive.user_id, archive.sha256,
-                                        early):
-                if entity.kind == "messages":
-                    owner = archive.owner_username or archive.user_id
+                                        early, privacy.protector(owner)):
+                if entity.kind == "messages":  # the owner's name is never pseudonymised
                     table = table.append_column("is_own", pc.fill_null(pc.equal(table["sender"], owner), False))
                 table = drop_empty_rows(table, entity)
                 if skip is not None:
@@ -152,15 +168,19 @@ def tiktok_portability(
 
             if not archive.has_section(entity.table):
                 return  # not in this export: says nothing about (un)follows
-            current = _snapshot_names(entity, archive)
+            current = _snapshot_names(entity, archive, privacy)
             state = dlt.current.resource_state().setdefault("snapshots", {})
             times = sorted({*state.get(archive.user_id, []), archive.exported_at.isoformat()})
             state[archive.user_id] = times
             cache_key = (entity.table, archive.user_id)
-            if cache_key not in run_snapshots:  # every snapshot table of the user at once: one connection
+            if cache_key not in run_snapshots:  # every snapshot table of the user, and of every user the
+                # load already knows (API mode names them), on one connection
                 tables = [e.table for e in ENTITIES if e.kind == "snapshot"]
-                for table, observed in _previous_observations(tables, archive.user_id).items():
-                    run_snapshots.setdefault((table, archive.user_id), observed)
+                users = list(dict.fromkeys([archive.user_id, *(i.user_id for i in inputs if i.user_id)]))
+                users = [u for u in users if (entity.table, u) not in run_snapshots]
+                for table, observed in _previous_observations(tables, users).items():
+                    for user in users:
+                        run_snapshots.setdefault((table, user), observed.get(user, {}))
             merged = history.merge_snapshot(run_snapshots[cache_key], current, archive.exported_at)
             run_snapshots[cache_key] = merged
             rows_ = history.snapshot_rows(merged, [datetime.fromisoformat(t) for t in times])
@@ -202,7 +222,8 @@ def tiktok_portability(
                            {"a": pa.array([archive.sha256]), "p": pa.array([section.path])}, ("a", "p"), 1)
             rows_.append({"user_id": archive.user_id, "row_key": key[0].as_py(), "archive": archive.name,
                           "archive_sha256": archive.sha256, "path": section.path,
-                          "item_count": section.item_count, "size_bytes": section.size_bytes})
+                          "item_count": section.item_count, "size_bytes": section.size_bytes,
+                          "reason": section.reason})
         if rows_:
             yield rows_
 
@@ -223,11 +244,15 @@ def tiktok_portability(
 
     resources: list[DltResource] = [exports]
     for entity in ENTITIES:
+        if entity.table in privacy.exclude:
+            continue
         if entity.kind in ("events", "messages"):
             resources.append(event_resource(entity))
         elif entity.kind == "snapshot":
             resources.append(snapshot_resource(entity))
-    resources += [profile, unparsed_sections, archives_loaded]
+    if "profile" not in privacy.exclude:
+        resources.append(profile)
+    resources += [unparsed_sections, archives_loaded]
     return resources
 
 
@@ -243,23 +268,28 @@ def _forget_state(user_id: str) -> DltResource:
     return forget_user_state
 
 
-def _snapshot_names(entity: Entity, archive: OpenedArchive) -> dict[str, datetime | None]:
+def _snapshot_names(entity: Entity, archive: OpenedArchive, privacy: PrivacySettings) -> dict[str, datetime | None]:
     from .records import section_tables
 
     current: dict[str, datetime | None] = {}
-    for table in section_tables(entity, archive.sections_for(entity.table), archive.user_id, archive.sha256):
+    protect = privacy.protector(archive.owner_username or archive.user_id)
+    for table in section_tables(entity, archive.sections_for(entity.table), archive.user_id, archive.sha256,
+                                protect=protect):
         for name, when in zip(table["username"].to_pylist(), table["followed_at"].to_pylist()):
             if name is not None and (name not in current or (when and (current[name] or when) <= when)):
                 current[name] = when
     return current
 
 
-def _previous_observations(tables: list[str], user_id: str) -> dict[str, dict[str, history.Observation]]:
+def _previous_observations(tables: list[str], user_ids: list[str]
+                           ) -> dict[str, dict[str, dict[str, history.Observation]]]:
+    """table -> user -> username -> what the destination holds of that follower/followed account."""
     from . import history
 
-    loaded = destination.previous_snapshots(dlt.current.pipeline(), tables, user_id)
-    return {table: {r[0]: history.Observation(r[0], _aware(r[1]), _aware(r[2]), _aware(r[3])) for r in rows}
-            for table, rows in loaded.items()}
+    loaded = destination.previous_snapshots(dlt.current.pipeline(), tables, user_ids)
+    return {table: {user: {r[0]: history.Observation(r[0], _aware(r[1]), _aware(r[2]), _aware(r[3])) for r in rows}
+                    for user, rows in by_user.items()}
+            for table, by_user in loaded.items()}
 
 
 def _aware(value: Any) -> Any:

@@ -6,16 +6,19 @@ Exit codes: 0 success, 1 a user or transfer needs attention, 2 bad input or conf
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import settings
 from .errors import TikTokError, install_redaction
 from .loader import LoadFailed, LoadResult, load_archives, make_pipeline
+from .privacy import ENV_PREFIX, PrivacyError
 
 log = logging.getLogger("tiktok_portability_source")
 
@@ -35,6 +38,19 @@ def _api_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-store", metavar="FILE", help="token store path (default: config token_store)")
 
 
+def _privacy_options(parser: argparse.ArgumentParser) -> None:
+    """Flags for the privacy config keys (they override .dlt/config.toml and env); the key itself is a
+    secret and only ever comes from secrets.toml or the environment."""
+    group = parser.add_argument_group("privacy (config keys of the same names; see README 'Privacy controls')")
+    group.add_argument("--pseudonymize", action=argparse.BooleanOptionalAction, default=None,
+                       help="replace third-party usernames by keyed pseudonyms (needs pseudonymize_key)")
+    group.add_argument("--drop-message-text", action=argparse.BooleanOptionalAction, default=None,
+                       help="store direct messages without their text")
+    group.add_argument("--drop-network-ids", action=argparse.BooleanOptionalAction, default=None,
+                       help="store logins without IP address, device and carrier")
+    group.add_argument("--exclude", nargs="+", metavar="TABLE", help="tables not to load at all")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tiktok-portability", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -45,10 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--no-skip", action="store_true",
                       help="send every row even inside already-loaded time windows (slower, merge-only)")
     _common(load)
+    _privacy_options(load)
 
     demo = sub.add_parser("demo", help="the whole job against the fake API on loopback, no credentials needed")
     demo.add_argument("--workdir", type=Path, default=Path("demo_data"), help="tokens, transfers and archives")
     _common(demo)
+    _privacy_options(demo)
     demo.set_defaults(duckdb="demo.duckdb")
 
     auth = sub.add_parser("auth", help="authorize a user (Login Kit) and store their tokens")
@@ -64,8 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--categories", nargs="+", choices=settings.CATEGORIES, help="categories to request")
     sync.add_argument("--format", choices=settings.DATA_FORMATS, help="archive format to request")
     sync.add_argument("--user", action="append", dest="users", metavar="OPEN_ID", help="only these users")
+    sync.add_argument("--workers", type=int, metavar="N", help="users whose API calls run at once (default: config workers, 4); loads still run one at a time")
     _api_options(sync)
     _common(sync)
+    _privacy_options(sync)
 
     status = sub.add_parser("status", help="users, tokens (never their values), transfers, last loads")
     _api_options(status)
@@ -115,12 +135,55 @@ def _service(args: argparse.Namespace, **overrides: Any):
     explicit = {k: v for k, v in {
         "api_base_url": getattr(args, "base_url", None), "token_store": getattr(args, "token_store", None),
         "categories": getattr(args, "categories", None), "data_format": getattr(args, "format", None),
+        "workers": getattr(args, "workers", None),
     }.items() if v}
     if "api_base_url" in explicit and "authorize_url" not in overrides:
         # a fake or proxy serves the authorize page on its own host
         explicit["authorize_url"] = explicit["api_base_url"].rstrip("/") + settings.AUTHORIZE_PATH
     config = load_api_config(**explicit, **overrides)
     return ApiService(config, lambda: _pipeline(args))
+
+
+@contextlib.contextmanager
+def _privacy_env(args: argparse.Namespace) -> Iterator[None]:
+    """Privacy flags become the env vars of their config keys for this command, so every path that
+    builds the source (load, sync, demo) reads them the dlt way; validated before anything runs."""
+    flags = {"pseudonymize": getattr(args, "pseudonymize", None),
+             "drop_message_text": getattr(args, "drop_message_text", None),
+             "drop_network_ids": getattr(args, "drop_network_ids", None),
+             "exclude": ",".join(args.exclude) if getattr(args, "exclude", None) else None}
+    saved = {k: os.environ.get(ENV_PREFIX + k.upper()) for k in (*flags, "pseudonymize_key")}
+    try:
+        for key, value in flags.items():
+            if value is not None:
+                os.environ[ENV_PREFIX + key.upper()] = str(value).lower() if isinstance(value, bool) else value
+        if args.command in ("load", "sync", "demo"):
+            _check_privacy(args)
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(ENV_PREFIX + key.upper(), None)
+            else:
+                os.environ[ENV_PREFIX + key.upper()] = value
+
+
+def _check_privacy(args: argparse.Namespace) -> None:
+    """Fail before TikTok is called or an archive opened when the settings cannot be honoured."""
+    from .config import load_privacy_settings
+
+    try:
+        privacy = load_privacy_settings()
+    except PrivacyError:
+        if args.command != "demo" or os.environ.get(ENV_PREFIX + "PSEUDONYMIZE_KEY"):
+            raise
+        import secrets  # synthetic data, rebuilt on every run: a throwaway key is enough
+
+        os.environ[ENV_PREFIX + "PSEUDONYMIZE_KEY"] = secrets.token_urlsafe(32)
+        privacy = load_privacy_settings()
+        print("demo: privacy controls use a throwaway pseudonymize_key for this run")
+    if privacy.needs_key or privacy.exclude:
+        log.info("privacy: %s", privacy.describe())
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -191,6 +254,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"access token valid {left / 60:.0f} min" if left > 0 else "access token expired (refreshed on next use)")
         print(f"  {open_id}: {state}; refresh token until {token_set.refresh_expires_at:%Y-%m-%d}; "
               f"scopes {','.join(token_set.scopes)}")
+    print(f"privacy: {_privacy_line()}")
     print("transfers:")
     transfers = service.transfers.all()
     for transfer in transfers[-20:]:
@@ -208,6 +272,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not rows:
         print("  none")
     return 0
+
+
+def _privacy_line() -> str:
+    from .config import load_privacy_settings
+
+    try:
+        return load_privacy_settings().describe()
+    except PrivacyError as exc:
+        return f"not usable: {exc}"
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
@@ -262,8 +335,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     install_redaction()
     try:
-        return HANDLERS[args.command](args)
-    except (LoadFailed, TikTokError) as exc:
+        with _privacy_env(args):
+            return HANDLERS[args.command](args)
+    except (LoadFailed, TikTokError, PrivacyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from dlt.common.configuration import with_config
 
 from . import settings
 from .errors import register_secret
+from .privacy import PrivacySettings, parse_names
 
 DEFAULT_STATE_DIR = "~/.config/tiktok-portability"
 
@@ -33,6 +34,13 @@ class ApiConfig:
     refresh_token: str | None = field(repr=False, default=None)
     min_interval_seconds: int = settings.ONGOING_MIN_INTERVAL_SECONDS
     keep_archives: bool = False
+    strict_permissions: bool = False  # refuse a token store others can read (default: warn)
+    # many users (README "Many users"): users stepped at once, one request budget for all of them
+    workers: int = 4
+    rate_limit: int = 1000  # requests per window per request type (tiktok-api.md §6); 0: no limiter
+    rate_limit_window_seconds: float = 60.0
+    max_load_attempts: int = 3  # a downloaded export that fails to load this often is given up (failed)
+    forget_on_removal: bool = False  # authorization.removed erases the user's data too (opt-in)
 
     @property
     def state_dir(self) -> Path:
@@ -61,12 +69,18 @@ def load_api_config(
     refresh_token: str | None = dlt.secrets.value,
     min_interval_seconds: int | None = dlt.config.value,
     keep_archives: bool | None = dlt.config.value,
+    strict_permissions: bool | None = dlt.config.value,
+    workers: int | None = dlt.config.value,
+    rate_limit: int | None = dlt.config.value,
+    rate_limit_window_seconds: float | None = dlt.config.value,
+    max_load_attempts: int | None = dlt.config.value,
+    forget_on_removal: bool | None = dlt.config.value,
 ) -> ApiConfig:
     """Every value is optional here; the command that needs one says which key is missing."""
     for secret in (client_secret, access_token, refresh_token):
         register_secret(secret)
     if isinstance(categories, str):
-        categories = [c.strip() for c in categories.strip("[]").replace('"', "").split(",") if c.strip()]
+        categories = parse_names(categories)
     defaults = ApiConfig(client_key=None)
     return ApiConfig(
         client_key=client_key,
@@ -82,4 +96,24 @@ def load_api_config(
         min_interval_seconds=int(min_interval_seconds if min_interval_seconds is not None
                                  else defaults.min_interval_seconds),
         keep_archives=bool(keep_archives),
+        strict_permissions=bool(strict_permissions),
+        workers=max(1, int(workers if workers is not None else defaults.workers)),
+        rate_limit=max(0, int(rate_limit if rate_limit is not None else defaults.rate_limit)),
+        rate_limit_window_seconds=float(rate_limit_window_seconds or defaults.rate_limit_window_seconds),
+        max_load_attempts=max(1, int(max_load_attempts if max_load_attempts is not None
+                                     else defaults.max_load_attempts)),
+        forget_on_removal=bool(forget_on_removal),
     )
+
+
+@with_config(sections=("sources", "tiktok_portability"))
+def load_privacy_settings(
+    pseudonymize: bool | None = dlt.config.value,
+    pseudonymize_key: str | None = dlt.secrets.value,
+    drop_message_text: bool | None = dlt.config.value,
+    drop_network_ids: bool | None = dlt.config.value,
+    exclude: Any | None = dlt.config.value,
+) -> PrivacySettings:
+    """The privacy controls as the source will resolve them, validated: the CLI checks them before it
+    talks to TikTok or opens an archive (the source checks them again, for orchestrators)."""
+    return PrivacySettings.from_config(pseudonymize, pseudonymize_key, drop_message_text, drop_network_ids, exclude)

@@ -26,12 +26,16 @@ _registry_lock = threading.Lock()
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret (client secret, auth code, unprefixed token) so log output masks it."""
+    """Remember a secret (client secret, auth code, unprefixed token, pseudonymize key) so log output
+    masks it, also in the percent-encoded forms it takes inside a logged URL or form body."""
     if not value or len(value) < _MIN_SECRET_LEN or TOKEN_PATTERN.fullmatch(value):
         return  # prefixed tokens are caught by the pattern already
+    from urllib.parse import quote, quote_plus
+
     with _registry_lock:
-        _registry[value] = None
-        _registry.move_to_end(value)
+        for form in dict.fromkeys((value, quote(value, safe=""), quote_plus(value))):
+            _registry[form] = None
+            _registry.move_to_end(form)
         while len(_registry) > _MAX_REGISTERED:
             _registry.popitem(last=False)
 
@@ -98,6 +102,25 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info, secrets)
         return True
+
+
+def redact_every_record() -> None:
+    """Mask secrets in every log record as it is created, whatever handlers exist or come later.
+
+    Orchestrators (Dagster, Airflow) attach their own handlers after our code is imported, which a
+    handler filter (``install_redaction``) never sees; a record factory covers them all."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "redacts_secrets", False):
+        return
+    masking = RedactingFilter()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        masking.filter(record)
+        return record
+
+    factory.redacts_secrets = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 def install_redaction(logger: logging.Logger | None = None) -> RedactingFilter:

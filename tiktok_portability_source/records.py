@@ -9,6 +9,7 @@ items; anything pyarrow cannot read exactly as Python would is read the Python w
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -25,6 +26,9 @@ import pyarrow.json as pa_json
 
 from .archive import LazyList, Section, parse_items
 from .layouts import SENTINELS, Column, Entity, norm_key
+
+# a privacy transform (``privacy.Protector``): columns -> (columns to store, columns to key on)
+Protect = Callable[[Entity, dict[str, pa.Array]], tuple[dict[str, pa.Array], dict[str, pa.Array]]]
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +50,17 @@ def to_text_array(values: Sequence[Any] | pa.Array | pa.ChunkedArray) -> pa.Arra
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array(
             [v if v is None or isinstance(v, str) else
-             orjson.dumps(v).decode() if isinstance(v, (dict, list)) else str(v) for v in values],
+             _json_text(v) if isinstance(v, (dict, list)) else str(v) for v in values],
             pa.string(),
         )
+
+
+def _json_text(value: Any) -> str | None:
+    """Compact JSON of a nested value; NULL when it is nested deeper than orjson writes (255 levels)."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return None
 
 
 def _string_bytes(array: pa.Array) -> np.ndarray:
@@ -202,10 +214,16 @@ def key_text(array: pa.Array) -> pa.Array:
 
 
 _local = threading.local()
+_SMALL_HASH_ROWS = 64
 
 
 def md5_hex(texts: pa.Array) -> pa.Array:
-    """Hex MD5 of every UTF-8 string (``hashlib.md5(s.encode()).hexdigest()``), computed by DuckDB."""
+    """Hex MD5 of every UTF-8 string (``hashlib.md5(s.encode()).hexdigest()``), computed by DuckDB;
+    a few strings (small sections, the many tiny archives of a many-user sync) in Python, where a
+    DuckDB query would cost more than the hashing."""
+    if len(texts) <= _SMALL_HASH_ROWS:
+        return pa.array([None if t is None else hashlib.md5(t.encode()).hexdigest() for t in texts.to_pylist()],
+                        pa.string())
     con = getattr(_local, "duckdb", None)
     if con is None:
         import duckdb
@@ -248,29 +266,38 @@ def _raw_text(raw: Sequence[Any] | pa.Array, where: pa.Array) -> pa.Array:
     if isinstance(raw, (pa.Array, pa.ChunkedArray)):
         return pc.if_else(where, to_text_array(raw), pa.scalar(None, pa.string()))
     mask = where.to_pylist()
-    return pa.array([None if not m or r is None else str(r) for m, r in zip(mask, raw)], pa.string())
+    return pa.array([None if not m or r is None else _str(r) for m, r in zip(mask, raw)], pa.string())
+
+
+def _str(value: Any) -> str | None:
+    try:
+        return str(value)
+    except RecursionError:  # a value nested about 1000 levels deep has no text
+        return None
 
 
 def section_tables(entity: Entity, sections: Sequence[Section], user_id: str, archive_sha256: str,
-                   keep: Callable[[pa.Array], pa.Array | None] | None = None) -> Iterator[pa.Table]:
+                   keep: Callable[[pa.Array], pa.Array | None] | None = None,
+                   protect: Protect | None = None) -> Iterator[pa.Table]:
     """Arrow tables of an entity's rows in one archive: the lists parsed up front as one table, then
     each big list (``LazyList``) a block at a time, so memory stays bounded by a block.
 
     ``keep(times)`` (e.g. ``history.Coverage.keep``) may drop rows of big lists as soon as their time
-    is read, before the rest of the row is typed and keyed; it sees every row's time."""
+    is read, before the rest of the row is typed and keyed; it sees every row's time. ``protect``
+    (``privacy.Protector``) pseudonymises / drops values before the row keys are made from them."""
     constant_names = list(dict.fromkeys(name for s in sections for name in s.constants))
     eager = [s for s in sections if not isinstance(s.items, LazyList)]
-    table = section_rows(entity, eager, user_id, archive_sha256, constant_names)
+    table = section_rows(entity, eager, user_id, archive_sha256, constant_names, protect)
     if table is not None:
         yield table
     for section in sections:
         if isinstance(section.items, LazyList):
-            yield from _lazy_tables(entity, section, constant_names, user_id, archive_sha256, keep)
+            yield from _lazy_tables(entity, section, constant_names, user_id, archive_sha256, keep, protect)
 
 
 def _lazy_tables(entity: Entity, section: Section, constant_names: Sequence[str], user_id: str,
-                 archive_sha256: str, keep: Callable[[pa.Array], pa.Array | None] | None = None
-                 ) -> Iterator[pa.Table]:
+                 archive_sha256: str, keep: Callable[[pa.Array], pa.Array | None] | None = None,
+                 protect: Protect | None = None) -> Iterator[pa.Table]:
     """A big list's tables, one per block; the next block is parsed on another thread meanwhile (most of
     the work, pyarrow and DuckDB, runs without the GIL), overlapping whatever the consumer does."""
     lazy = section.items
@@ -298,7 +325,7 @@ def _lazy_tables(entity: Entity, section: Section, constant_names: Sequence[str]
             if not n:
                 return None
         constants = {name: pa.array([section.constants.get(name)] * n) for name in constant_names}
-        return _keyed_rows(entity, raw, n, constants, user_id, archive_sha256)
+        return _keyed_rows(entity, raw, n, constants, user_id, archive_sha256, protect)
 
     pool = _worker()
     ahead: Future[pa.Table | None] | None = None
@@ -361,7 +388,7 @@ def _worker() -> ThreadPoolExecutor:
 
 
 def section_rows(entity: Entity, sections: Sequence[Section], user_id: str, archive_sha256: str,
-                 constant_names: Sequence[str] = ()) -> pa.Table | None:
+                 constant_names: Sequence[str] = (), protect: Protect | None = None) -> pa.Table | None:
     """One arrow table for sections whose items are parsed (None when there are no rows)."""
     items: list[dict[str, Any]] = []
     constants: dict[str, list[Any]] = {name: [] for name in constant_names}
@@ -377,18 +404,22 @@ def section_rows(entity: Entity, sections: Sequence[Section], user_id: str, arch
     if not items:
         return None
     return _keyed_rows(entity, gather(items, entity.columns), len(items),
-                       {name: pa.array(values) for name, values in constants.items()}, user_id, archive_sha256)
+                       {name: pa.array(values) for name, values in constants.items()}, user_id, archive_sha256,
+                       protect)
 
 
 def _keyed_rows(entity: Entity, raw: dict[str, Any], n: int, constants: dict[str, pa.Array], user_id: str,
-                archive_sha256: str) -> pa.Table:
+                archive_sha256: str, protect: Protect | None = None) -> pa.Table:
     columns = typed_columns(entity, raw)
     columns.update(constants)
     if any(name not in columns for spec in entity.key for name in spec.split("|")):
         for spec in entity.key:
             for name in spec.split("|"):
                 columns.setdefault(name, pa.nulls(n, pa.string()))
-    keys = row_keys(user_id, entity.table, columns, entity.key, n, raw)
+    key_columns = columns
+    if protect is not None:  # before the keys: no raw value may survive inside a row key either
+        columns, key_columns = protect(entity, columns)
+    keys = row_keys(user_id, entity.table, key_columns, entity.key, n, raw)
     return keyed_table(user_id, keys, {**columns, "archive_sha256": _repeat(archive_sha256, n)})
 
 
@@ -469,14 +500,27 @@ def read_block(block: bytes, lazy: LazyList, item_type: pa.DataType | None,
         return None
     # the block as one object's list (line breaks inside items need newlines_in_values)
     doc = b'{"i":[' + block + b"]}"
+
+    def read(unexpected: str) -> pa.Table:
+        return pa_json.read_json(pa.py_buffer(doc), read_options=pa_json.ReadOptions(block_size=len(doc) + 1,
+                                                                                    use_threads=False),
+                                 parse_options=pa_json.ParseOptions(
+                                     explicit_schema=pa.schema([("i", pa.list_(item_type))]),
+                                     newlines_in_values=True, unexpected_field_behavior=unexpected))
+
     try:
-        parsed = pa_json.read_json(pa.py_buffer(doc), read_options=pa_json.ReadOptions(block_size=len(doc) + 1,
-                                                                                          use_threads=False),
-                                   parse_options=pa_json.ParseOptions(
-                                       explicit_schema=pa.schema([("i", pa.list_(item_type))]),
-                                       newlines_in_values=True,
-                                       unexpected_field_behavior="ignore" if ignore_others else "infer"))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        # fields beyond the first item's are inferred only after orjson has bounded the block's nesting:
+        # pyarrow's inference recurses and crashes the process on values nested thousands of levels deep
+        parsed = read("ignore" if ignore_others else "error")
+    except pa.ArrowInvalid as exc:
+        if ignore_others or "unexpected field" not in str(exc):
+            return None
+        try:
+            orjson.loads(b"[" + block + b"]")  # raises beyond 1024 levels (the Python path then words it)
+            parsed = read("infer")
+        except (orjson.JSONDecodeError, pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            return None
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
     del doc
     column = parsed.column(0)

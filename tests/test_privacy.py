@@ -1,0 +1,309 @@
+"""Privacy controls and secrets, as a user meets them: the real ``tiktok-portability`` command on
+generated exports, checked by reading *everything* the load left behind (every value of every table,
+dlt's decoded state, every file in the pipelines folder) for names, texts, IPs and the key."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+import pytest
+from api_support import ALL_ONGOING, start_env, stop_env
+from conftest import sql
+from test_api_e2e import _database_dump, _decoded_files
+
+from tiktok_portability_source.auth import TokenStore
+from tiktok_portability_source.errors import (
+    RedactingFilter,
+    TokenStoreError,
+    redact,
+    register_secret,
+    registered_secrets,
+)
+from tiktok_portability_source.generator import GeneratedArchive, UserHistory
+from tiktok_portability_source.layouts import ENTITIES
+from tiktok_portability_source.privacy import PrivacyError, PrivacySettings, validate_columns
+
+AT = datetime(2025, 12, 1, tzinfo=timezone.utc)
+EARLIER = AT - timedelta(days=120)
+KEY = "test-pseudonymize-key-0123456789"
+OTHER_KEY = "another-pseudonymize-key-987654"
+KEY_ENV = "SOURCES__TIKTOK_PORTABILITY__PSEUDONYMIZE_KEY"
+HANDLE = re.compile(r"user_\d{4}")  # every third-party account of the generator, creators in links too
+IP = re.compile(r"(203\.0\.113|198\.51\.100)\.\d+")
+
+
+def pseudonym(name: str, key: str = KEY) -> str:
+    """The documented derivation, written out: a dataset's names must not change between versions."""
+    return "u_" + hmac.new(key.encode(), f"username\x1f{name}".encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def third_parties(history: UserHistory) -> set[str]:
+    """Every account name of other people the generated exports carry (conversation names included)."""
+    names = {f.username for f in history.followers + history.following}
+    names |= {b.username for b in history.blocked_accounts}
+    names |= set(history._threads) | set(history._group_members)
+    return names - {"N/A", history.username}
+
+
+def load(tmp: Path, *args: str, db: str = "t", key: str | None = KEY, pipelines: str | None = None
+         ) -> subprocess.CompletedProcess[str]:
+    """``tiktok-portability load …`` in its own process, config only from the environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+    env["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+    if key:
+        env[KEY_ENV] = key
+    cmd = [sys.executable, "-m", "tiktok_portability_source.cli", "load", *args,
+           "--duckdb", str(tmp / f"{db}.duckdb"), "--pipelines-dir", str(tmp / (pipelines or f"{db}-pipelines"))]
+    return subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def everything(tmp: Path, db: str, *outputs: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    """Every place a value could end up: tables and decoded state, pipeline files, command output."""
+    places = {"tables and dlt state": _database_dump(tmp / f"{db}.duckdb")}
+    places.update({str(p): text for p, text in _decoded_files(tmp / f"{db}-pipelines", set()).items()})
+    places.update({f"output {i}": o.stdout + o.stderr for i, o in enumerate(outputs)})
+    return places
+
+
+def leaks(places: dict[str, str], values: set[str], pattern: re.Pattern[str] | None = None) -> list[tuple[str, str]]:
+    found = [(where, v) for where, text in places.items() for v in values if v in text]
+    if pattern is not None:
+        found += [(where, m.group(0)) for where, text in places.items() for m in pattern.finditer(text)]
+    return found[:10]
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory: pytest.TempPathFactory) -> tuple[UserHistory, GeneratedArchive, GeneratedArchive]:
+    """Two exports of one user four months apart (JSON B, then TXT): some followers left in between."""
+    tmp = tmp_path_factory.mktemp("exports")
+    history = UserHistory("user_a", seed=21)
+    first = history.export(tmp, at=EARLIER, family="B")
+    second = history.export(tmp, at=AT, data_format="txt", txt_generation="2025")
+    assert history.unfollowed_between(first, second)["followers"]
+    return history, first, second
+
+
+def counts(db: Path) -> dict[str, int]:
+    tables = {t for (t,) in sql(db, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'tiktok'")}
+    return {e.table: sql(db, f"SELECT COUNT(*) FROM tiktok.{e.table}")[0][0] if e.table in tables else 0
+            for e in ENTITIES}
+
+
+# --- pseudonymize ----------------------------------------------------------------------------------
+
+
+def test_pseudonymized_loads_keep_no_third_party_name_and_keep_follower_history(tmp_path, exports):
+    history, first, second = exports
+    runs = [ok(load(tmp_path, str(first.path), "--pseudonymize")),
+            ok(load(tmp_path, str(second.path), "--pseudonymize"))]  # a second process, same key
+    db = tmp_path / "t.duckdb"
+    places = everything(tmp_path, "t", *runs)
+    names = third_parties(history)
+    assert len(names) > 20
+    assert leaks(places, names, HANDLE) == []
+    assert leaks(places, {KEY}) == []
+    # the user's own name is not a third party: it stays (and the scan above could have seen names)
+    assert sql(db, "SELECT DISTINCT user_id FROM tiktok.followers") == [("user_a",)]
+    assert ("user_a",) in sql(db, "SELECT DISTINCT sender FROM tiktok.direct_messages WHERE is_own")
+
+    # nothing lost: every row of both exports is there
+    union = history.expected_counts([first, second])
+    assert counts(db) == {e.table: union.get(e.table, 0) for e in ENTITIES}
+    # who unfollowed between the exports, as pseudonyms, with the export times
+    rows = sql(db, "SELECT username, last_seen_at, disappeared_at FROM tiktok.followers WHERE NOT is_current")
+    gone = history.unfollowed_between(first, second)["followers"]
+    assert {r[0] for r in rows} == {pseudonym(n) for n in gone}
+    assert {(r[1], r[2]) for r in rows} == {(first.exported_at, second.exported_at)}
+    # DM partners and video creators get the same pseudonym as the account does elsewhere
+    senders = {s for (s,) in sql(db, "SELECT DISTINCT sender FROM tiktok.direct_messages WHERE NOT is_own")}
+    assert senders and senders <= {pseudonym(n) for n in names}
+    links = [lk for (lk,) in sql(db, "SELECT link FROM tiktok.watch_history WHERE link LIKE '%/@%'")]
+    assert links and all(re.search(r"/@u_[0-9a-f]{16}/video/\d+", lk) for lk in links)
+    groups = sql(db, "SELECT DISTINCT conversation FROM tiktok.direct_messages WHERE is_group")
+    assert groups and all(g.startswith("g_") for (g,) in groups)
+
+    # loading an export again adds nothing: the keys are made from the same pseudonyms
+    before = counts(db)
+    ok(load(tmp_path, str(first.path), str(second.path), "--pseudonymize", "--no-skip"))
+    assert counts(db) == before
+
+
+def test_pseudonyms_are_the_same_in_every_dataset_with_the_key_and_differ_with_another(tmp_path, exports):
+    history, first, _ = exports
+    ok(load(tmp_path, str(first.path), "--pseudonymize", db="a"))
+    ok(load(tmp_path, str(first.path), "--pseudonymize", db="b"))
+    ok(load(tmp_path, str(first.path), "--pseudonymize", db="c", key=OTHER_KEY))
+    query = "SELECT username, row_key FROM tiktok.following ORDER BY 1"
+    a, b, c = (sql(tmp_path / f"{db}.duckdb", query) for db in "abc")
+    assert a == b and len(a) == first.expected["following"]
+    assert {n for n, _ in c}.isdisjoint(n for n, _ in a) and {k for _, k in c}.isdisjoint(k for _, k in a)
+    assert {n for n, _ in c} <= {pseudonym(n, OTHER_KEY) for n in third_parties(history)}
+
+
+def test_missing_or_weak_key_fails_before_anything_is_written(tmp_path, exports):
+    _, first, _ = exports
+    result = load(tmp_path, str(first.path), "--pseudonymize", key=None)
+    assert result.returncode == 2
+    error = result.stderr.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("error: ") and "Traceback" not in result.stderr
+    assert "pseudonymize_key" in error[0] and KEY_ENV in error[0] and "secrets.toml" in error[0]
+    assert not (tmp_path / "t.duckdb").exists()
+    weak = load(tmp_path, str(first.path), "--drop-message-text", key="tiny-key")
+    assert weak.returncode == 2 and "too short" in weak.stderr and "tiny-key" not in weak.stderr
+    assert not (tmp_path / "t.duckdb").exists()
+
+
+def test_a_dataset_keeps_the_privacy_settings_of_its_first_load(tmp_path, exports):
+    _, first, second = exports
+    ok(load(tmp_path, str(first.path), key=None))  # raw
+    db = tmp_path / "t.duckdb"
+    raw = counts(db)
+    refused = load(tmp_path, str(second.path), "--pseudonymize")
+    assert refused.returncode == 2
+    assert "loaded with other privacy settings" in refused.stderr and "pseudonymize on (was off)" in refused.stderr
+    assert counts(db) == raw
+    assert sql(db, "SELECT COUNT(*) FROM tiktok.followers WHERE username LIKE 'u\\_%' ESCAPE '\\'")[0][0] == 0
+    # a new worker (empty pipelines folder) gets the same answer: the settings live with the data
+    shutil.rmtree(tmp_path / "t-pipelines")
+    assert load(tmp_path, str(second.path), "--drop-network-ids").returncode == 2
+
+    ok(load(tmp_path, str(first.path), "--pseudonymize", db="p"))
+    other_key = load(tmp_path, str(second.path), "--pseudonymize", db="p", key=OTHER_KEY)
+    assert other_key.returncode == 2 and "a different pseudonymize_key" in other_key.stderr
+    assert OTHER_KEY not in other_key.stderr and KEY not in other_key.stderr
+    ok(load(tmp_path, str(second.path), "--pseudonymize", db="p"))  # the same settings go on loading
+
+
+# --- drop / exclude --------------------------------------------------------------------------------
+
+
+def test_dropped_message_text_keeps_every_message_row(tmp_path, exports):
+    history, first, _ = exports
+    ok(load(tmp_path, str(first.path), key=None, db="raw"))
+    run = ok(load(tmp_path, str(first.path), "--drop-message-text"))
+    db = tmp_path / "t.duckdb"
+    n, texts, ids, senders = sql(db, "SELECT COUNT(*), COUNT(content), COUNT(video_id), COUNT(sender) "
+                                     "FROM tiktok.direct_messages")[0]
+    assert n == first.expected["direct_messages"] > 0 and texts == ids == 0 and senders == n
+    contents = {m.content for m in history.direct_messages}
+    assert leaks(everything(tmp_path, "t", run), contents) == []
+    # the row keys are not the raw-mode keys (which hash the text and could be reversed by guessing)
+    query = "SELECT row_key FROM tiktok.direct_messages"
+    assert {k for (k,) in sql(db, query)}.isdisjoint(k for (k,) in sql(tmp_path / "raw.duckdb", query))
+
+
+def test_dropped_network_ids_leave_no_ip_or_device(tmp_path, exports):
+    _, first, _ = exports
+    run = ok(load(tmp_path, str(first.path), "--drop-network-ids"))
+    db = tmp_path / "t.duckdb"
+    n, kept = sql(db, "SELECT COUNT(*), COUNT(ip) + COUNT(device_model) + COUNT(device_system) + COUNT(carrier) "
+                      "FROM tiktok.logins")[0]
+    assert n == first.expected["logins"] > 0 and kept == 0
+    assert leaks(everything(tmp_path, "t", run), {"Phone1,1", "Phone2,3", "Tablet1,2", "Example Mobile"}, IP) == []
+
+
+def test_excluded_tables_are_not_loaded_and_nothing_else_is_lost(tmp_path, exports):
+    _, first, _ = exports
+    ok(load(tmp_path, str(first.path), "--exclude", "direct_messages", "off_tiktok_activity", key=None))
+    loaded = counts(tmp_path / "t.duckdb")
+    assert loaded["direct_messages"] == loaded["off_tiktok_activity"] == 0
+    assert first.expected["direct_messages"] > 0 and first.expected["off_tiktok_activity"] > 0
+    assert loaded == {e.table: 0 if e.table in ("direct_messages", "off_tiktok_activity")
+                      else first.expected.get(e.table, 0) for e in ENTITIES}
+    bad = load(tmp_path, str(first.path), "--exclude", "dms", key=None)
+    assert bad.returncode == 2 and "dms" in bad.stderr and "direct_messages" in bad.stderr
+
+
+def test_config_file_and_env_switch_the_controls_too(tmp_path, exports):
+    """The same keys from .dlt/config.toml (flags only override): what orchestrators rely on."""
+    _, first, _ = exports
+    (tmp_path / ".dlt").mkdir()
+    (tmp_path / ".dlt" / "config.toml").write_text(
+        '[sources.tiktok_portability]\npseudonymize = true\nexclude = ["searches"]\n')
+    ok(load(tmp_path, str(first.path)))
+    db = tmp_path / "t.duckdb"
+    assert counts(db)["searches"] == 0 and counts(db)["followers"] == first.expected["followers"]
+    assert sql(db, "SELECT COUNT(*) FROM tiktok.followers WHERE username NOT LIKE 'u\\_%' ESCAPE '\\'")[0][0] == 0
+
+
+def test_api_sync_honours_the_controls(tmp_path):
+    env = start_env(tmp_path)
+    try:
+        env.authorize(env.service(), "priv-user", ALL_ONGOING)
+        result = env.cli("sync", "--wait", "--pseudonymize", "--drop-message-text", env={KEY_ENV: KEY})
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert env.count("followers", "priv-user") > 0
+        history = env.builder.history("priv-user")
+        assert leaks({"db": _database_dump(env.db)}, third_parties(history) | {KEY}, HANDLE) == []
+        assert sql(env.db, "SELECT COUNT(content) FROM tiktok.direct_messages")[0][0] == 0
+        status = env.cli("status", env={KEY_ENV: KEY})
+        assert status.returncode == 0, status.stderr
+        assert "pseudonymize_key set" in status.stdout and KEY not in status.stdout + status.stderr
+    finally:
+        stop_env(env)
+
+
+# --- secrets ---------------------------------------------------------------------------------------
+
+
+def test_the_key_is_masked_in_reprs_logs_and_errors(caplog):
+    settings = PrivacySettings.from_config(True, KEY, exclude="searches")
+    assert KEY not in repr(settings) + repr(settings.protector("me")) + settings.describe()
+    assert KEY in registered_secrets()
+    logger = logging.getLogger("tiktok_portability_source.test_privacy")
+    caplog.handler.addFilter(RedactingFilter())
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        logger.info("resolved %s", KEY)
+        try:
+            raise RuntimeError(f"failed with {KEY}")
+        except RuntimeError:
+            logger.exception("boom")
+    assert caplog.records and KEY not in caplog.text
+    assert redact(f"key={KEY}", registered_secrets()) == "key=…(redacted)"
+    with pytest.raises(PrivacyError) as weak:
+        PrivacySettings.from_config(True, "tiny-key")
+    assert "tiny-key" not in str(weak.value)
+
+
+def test_strict_permissions_refuse_a_token_store_others_can_read(tmp_path):
+    env = start_env(tmp_path)
+    try:
+        env.authorize(env.service(), "perm-user", ALL_ONGOING)
+        os.chmod(env.token_store, 0o644)
+        with pytest.raises(TokenStoreError, match="chmod 600"):
+            TokenStore(env.token_store, strict_permissions=True).open_ids()
+        assert TokenStore(env.token_store).open_ids() == ["perm-user"]  # default: warns, works
+        strict = env.cli("status", env={"SOURCES__TIKTOK_PORTABILITY__STRICT_PERMISSIONS": "true"})
+        assert strict.returncode == 2 and "chmod 600" in strict.stderr
+        assert ok(env.cli("status")).stdout.count("perm-user") >= 1
+    finally:
+        stop_env(env)
+
+
+def test_a_secret_is_masked_also_percent_encoded_as_in_a_logged_url():
+    code = "code*with!special/chars+=="
+    register_secret(code)
+    text = f"GET /callback/?code={quote(code, safe='')}&state=x POST code={quote_plus(code)} raw {code}"
+    masked = redact(text, registered_secrets())
+    assert code not in masked and quote(code, safe="") not in masked and quote_plus(code) not in masked
+    assert masked.count("…(redacted)") == 3 and "state=x" in masked
+
+
+def test_every_protected_column_still_exists_in_the_layouts():
+    """A column renamed in layouts.py would silently stop being pseudonymised or dropped."""
+    assert validate_columns() == []
