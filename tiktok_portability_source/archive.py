@@ -24,6 +24,8 @@ import logging
 import os
 import queue
 import re
+import stat
+import struct
 import tempfile
 import threading
 import weakref
@@ -39,7 +41,18 @@ from typing import IO, Any
 import orjson
 
 from . import settings
-from .layouts import BY_TABLE, ENTITIES, JSON_NAMES, METADATA_KEYS, NO_DATA_FILES, SENTINELS, TXT_GENERATIONS, Entity, detect_family, norm_key
+from .layouts import (
+    BY_TABLE,
+    ENTITIES,
+    JSON_NAMES,
+    METADATA_KEYS,
+    NO_DATA_FILES,
+    SENTINELS,
+    TXT_GENERATIONS,
+    Entity,
+    detect_family,
+    norm_key,
+)
 from .txt_format import decode_text, parse_direct_messages, parse_records
 
 log = logging.getLogger(__name__)
@@ -63,11 +76,18 @@ class Section:
     constants: dict[str, Any] = field(default_factory=dict)
 
 
+NO_TABLE = "no table reads this section"
+
+
 @dataclass
 class UnparsedSection:
+    """A section (or archive member) that loaded no rows, and why: ``reason`` is ``NO_TABLE`` for a
+    section the reader does not model, otherwise what is wrong with a damaged or unsafe one."""
+
     path: str
     item_count: int
     size_bytes: int
+    reason: str = NO_TABLE
 
 
 @dataclass
@@ -99,6 +119,8 @@ class OpenedArchive:
         for section in self.sections_for("profile"):
             for item in section.items:
                 for key, value in item.items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        value = str(value)  # a number where text is expected is read as its text
                     if norm_key(key) == "username" and isinstance(value, str) and value.strip() not in _SENTINELS:
                         return value.strip()
         return None
@@ -152,6 +174,7 @@ class _Container:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.display = path.name
+        self.ignored: list[UnparsedSection] = []  # unsafe entries, never read (see _unsafe_name)
 
     def names(self) -> list[str]:  # posix relative paths
         raise NotImplementedError
@@ -180,14 +203,30 @@ class _ZipContainer(_Container):
         try:
             self.zip = zipfile.ZipFile(path)
             infos = self.zip.infolist()
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise ArchiveError(f"{self.display}: not a readable ZIP archive ({exc}); download it again") from None
+        except _ZIP_ERRORS as exc:
+            raise ArchiveError(f"{self.display}: not a readable ZIP archive ({_one_line(exc)}); "
+                               "download it again") from None
         if len(infos) > settings.MAX_MEMBERS:
-            raise ArchiveError(f"{self.display}: {len(infos)} members, over the {settings.MAX_MEMBERS} limit")
-        self.infos = {i.filename: i for i in infos if not i.is_dir()}
-        total = sum(i.file_size for i in self.infos.values())
-        if total > settings.MAX_MEMBER_BYTES * 4:
-            raise ArchiveError(f"{self.display}: {total} bytes uncompressed, over the limit (possible zip bomb)")
+            raise ArchiveError(f"{self.display}: {len(infos)} members, over the {settings.MAX_MEMBERS} limit "
+                               "(TIKTOK_PORTABILITY_MAX_MEMBERS)")
+        self.infos: dict[str, zipfile.ZipInfo] = {}
+        for info in infos:
+            if info.is_dir():
+                continue
+            if info.filename in self.infos:
+                raise ArchiveError(f"{self.display}: member {info.filename} appears twice; the ZIP is malformed "
+                                   "or crafted, download the export again")
+            problem = _unsafe_name(info.filename) or (
+                "a symbolic link" if stat.S_ISLNK(info.external_attr >> 16) else None)
+            if problem:
+                log.warning("%s: member %r is %s and was not read", self.display, info.filename, problem)
+                self.ignored.append(UnparsedSection(info.filename, 0, info.file_size, f"{problem}; not read"))
+                continue
+            self.infos[info.filename] = info
+        total = sum(i.file_size for i in infos)
+        if total > settings.MAX_TOTAL_BYTES:
+            raise ArchiveError(f"{self.display}: {total} bytes uncompressed, over the {settings.MAX_TOTAL_BYTES}-byte "
+                               "limit (possible zip bomb; TIKTOK_PORTABILITY_MAX_TOTAL_BYTES)")
 
     def names(self) -> list[str]:
         return sorted(self.infos)
@@ -199,21 +238,30 @@ class _ZipContainer(_Container):
     def open(self, name: str) -> IO[bytes]:
         info = self.infos[name]
         limit = settings.MAX_MEMBER_BYTES
-        if info.file_size > limit or (
-            info.file_size > 1 << 20 and info.file_size > settings.MAX_COMPRESSION_RATIO * max(info.compress_size, 1)
-        ):
-            raise ArchiveError(f"{self.display}: member {name} is {info.file_size} bytes uncompressed "
-                               f"({info.compress_size} compressed), over the limits (possible zip bomb)")
+        if info.file_size > limit:
+            raise ArchiveError(f"{self.display}: member {name} is {info.file_size} bytes uncompressed, over the "
+                               f"{limit}-byte limit (possible zip bomb; TIKTOK_PORTABILITY_MAX_MEMBER_BYTES)")
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > settings.COMPRESSION_RATIO_MIN_BYTES and ratio > settings.MAX_COMPRESSION_RATIO:
+            raise ArchiveError(f"{self.display}: member {name} expands {ratio:.0f}-fold ({info.compress_size} → "
+                               f"{info.file_size} bytes), over the {settings.MAX_COMPRESSION_RATIO}-fold limit "
+                               "(possible zip bomb; TIKTOK_PORTABILITY_MAX_COMPRESSION_RATIO)")
+        if info.flag_bits & 0x1:
+            raise ArchiveError(f"{self.display}: member {name} is encrypted; give the export as TikTok delivered it")
         try:
             member = self.zip.open(info)
-        except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile, zlib.error) as exc:
+        except _ZIP_ERRORS as exc:
             raise self._damaged(name, exc) from None
-        return _LimitedMember(member, limit, lambda exc: self._damaged(name, exc),
-                              f"{self.display}: member {name} is larger than {limit} bytes")
+        # the stream never yields more than the declared size (zipfile stops there and checks the CRC)
+        return _LimitedMember(member, min(limit, info.file_size), lambda exc: self._damaged(name, exc),
+                              f"{self.display}: member {name} is larger than its declared size")
 
     def _damaged(self, name: str, exc: BaseException) -> ArchiveError:
-        return ArchiveError(f"{self.display}: member {name} cannot be read ({exc}); the ZIP is damaged or "
-                            "truncated, download it again")
+        if isinstance(exc, NotImplementedError):
+            return ArchiveError(f"{self.display}: member {name} uses a compression method this reader does not "
+                                f"support ({_one_line(exc)}); re-pack it as a plain ZIP (deflate)")
+        return ArchiveError(f"{self.display}: member {name} cannot be read ({_one_line(exc)}); the ZIP is damaged "
+                            "or truncated, download it again")
 
     def sha256(self) -> str:
         return file_sha256(self.path)
@@ -222,9 +270,22 @@ class _ZipContainer(_Container):
 class _FolderContainer(_Container):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self._names = sorted(
-            p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file() and not p.is_symlink()
-        )
+        names: list[str] = []
+        # symbolic links (to files or folders) are never followed: they could lead anywhere on the disk
+        for folder, dirs, files in os.walk(path, followlinks=False):
+            here = Path(folder)
+            for entry in [*dirs, *files]:
+                full = here / entry
+                if full.is_symlink():
+                    relative = full.relative_to(path).as_posix()
+                    log.warning("%s: %r is a symbolic link and was not followed", self.display, relative)
+                    self.ignored.append(UnparsedSection(relative, 0, 0, "a symbolic link; not read"))
+                elif entry in files and full.is_file():
+                    names.append(full.relative_to(path).as_posix())
+            if len(names) > settings.MAX_MEMBERS:
+                raise ArchiveError(f"{self.display}: more than {settings.MAX_MEMBERS} files, over the limit "
+                                   "(TIKTOK_PORTABILITY_MAX_MEMBERS)")
+        self._names = sorted(names)
 
     def names(self) -> list[str]:
         return self._names
@@ -236,7 +297,8 @@ class _FolderContainer(_Container):
     def open(self, name: str) -> IO[bytes]:
         target = self.path / name
         if target.stat().st_size > settings.MAX_MEMBER_BYTES:
-            raise ArchiveError(f"{self.display}: {name} is larger than {settings.MAX_MEMBER_BYTES} bytes")
+            raise ArchiveError(f"{self.display}: {name} is larger than the {settings.MAX_MEMBER_BYTES}-byte limit "
+                               "(TIKTOK_PORTABILITY_MAX_MEMBER_BYTES)")
         return target.open("rb")
 
     def file_path(self, name: str) -> Path | None:
@@ -247,7 +309,7 @@ class _FolderContainer(_Container):
         for name in self._names:
             if name.lower().endswith((".json", ".txt")):
                 digest.update(name.encode() + b"\0")
-                digest.update(hashlib.sha256((self.path / name).read_bytes()).digest())
+                digest.update(bytes.fromhex(file_sha256(self.path / name)))  # streamed: any size
         return digest.hexdigest()
 
 
@@ -279,6 +341,28 @@ class _LimitedMember:
         self.close()
 
 
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error, ValueError, struct.error,
+               NotImplementedError, RuntimeError, UnicodeDecodeError, OverflowError, KeyError)
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _unsafe_name(name: str) -> str | None:
+    """Why a member name could escape an extraction folder (zip slip), or None. Nothing is extracted
+    under a member's name, but such a member has no place in an export and is not read at all."""
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or _DRIVE.match(name):
+        return "an absolute path"
+    if ".." in parts:
+        return "a path leaving the archive (..)"
+    if "\0" in name:
+        return "a name with a NUL byte"
+    return None
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -303,9 +387,11 @@ def open_archive(path: str | os.PathLike[str], *, user_id: str | None = None,
             head = handle.read(4)
         if head == settings.ZIP_MAGIC:
             archive = _open_container(_ZipContainer(path))
-        elif path.suffix.lower() == ".json" or head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
+        elif path.suffix.lower() == ".json" or head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{" or \
+                head.startswith(_UTF16_BOMS):
             if path.stat().st_size > settings.MAX_MEMBER_BYTES:
-                raise ArchiveError(f"{path.name} is larger than {settings.MAX_MEMBER_BYTES} bytes")
+                raise ArchiveError(f"{path.name} is larger than the {settings.MAX_MEMBER_BYTES}-byte limit "
+                                   "(TIKTOK_PORTABILITY_MAX_MEMBER_BYTES)")
             hashing = _Hashing(path)  # the hash is computed while streaming: the file is read once
             archive = _from_json_stream(path, path.name, hashing.open, path, hashing.hexdigest, epoch=None)
         else:
@@ -323,18 +409,23 @@ def open_archive(path: str | os.PathLike[str], *, user_id: str | None = None,
 def _open_container(container: _Container) -> OpenedArchive:
     names = container.names()
     epoch = _epoch_from_names(names + [container.path.name])
-    by_base = {PurePosixPath(n).name.lower(): n for n in names}
-    for json_name in JSON_NAMES:
-        member = by_base.get(json_name)
-        if member:
-            return _from_json_stream(container.path, f"{container.display}: {member}",
-                                     lambda: container.open(member), container.file_path(member),
-                                     container.sha256, epoch)
-    txt = [n for n in names if n.lower().endswith(".txt")]
-    if not txt:
-        raise ArchiveError(f"{container.display}: no user_data_tiktok.json, user_data.json or .txt files inside; "
-                           "is this a TikTok export?")
-    return _from_txt(container, txt, epoch)
+    documents = [n for n in names if PurePosixPath(n).name.lower() in JSON_NAMES]
+    if len(documents) > 1:
+        raise ArchiveError(f"{container.display}: holds {len(documents)} data files ({', '.join(documents[:4])}); "
+                           "an export has one: load each export separately")
+    if documents:
+        member = documents[0]
+        archive = _from_json_stream(container.path, f"{container.display}: {member}",
+                                    lambda: container.open(member), container.file_path(member),
+                                    container.sha256, epoch)
+    else:
+        txt = [n for n in names if n.lower().endswith(".txt")]
+        if not txt:
+            raise ArchiveError(f"{container.display}: no user_data_tiktok.json, user_data.json or .txt files "
+                               "inside; is this a TikTok export?")
+        archive = _from_txt(container, txt, epoch)
+    archive.unparsed[:0] = container.ignored
+    return archive
 
 
 def _epoch_from_names(names: list[str]) -> datetime | None:
@@ -366,10 +457,11 @@ def _from_json_stream(source: Path, label: str, opener: Callable[[], IO[bytes]],
                       sha256: Callable[[], str], epoch: datetime | None) -> OpenedArchive:
     """Split the document while streaming it (see the module docstring); whole-document parse as fallback."""
     spool = None if plain_file is not None else _Spool()
+    nonce = os.urandom(8).hex()
     try:
         try:
             with opener() as stream, _ReadAhead(stream.read, _READ_BYTES) as ahead:
-                skeleton, spans = _split_json(ahead.read, spool, settings.JSON_INLINE_BYTES)
+                skeleton, spans = _split_json(ahead.read, spool, settings.JSON_INLINE_BYTES, nonce.encode())
         finally:
             if spool is not None:
                 spool.finish()
@@ -384,26 +476,63 @@ def _from_json_stream(source: Path, label: str, opener: Callable[[], IO[bytes]],
         where = spool.path if spool is not None else plain_file
         keep: Any = spool
         lazies = [LazyList(where, offset, length, label, keep) for offset, length in spans]
-        root = _attach_lazies(root, lazies)
+        if not isinstance(root, dict):
+            raise ArchiveError(f"{label}: expected a JSON object at the top, found "
+                               f"{'a list' if isinstance(root, str) else _kind(root)}")
+        root = _attach_lazies(root, lazies, _LAZY_MARK.format(nonce))
     return _from_root(source, label, root, sha256(), epoch)
 
 
 def _from_json(source: Path, label: str, data: bytes, sha256: str, epoch: datetime | None) -> OpenedArchive:
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    data = _as_utf8(data, label)
     try:
         root = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise ArchiveError(f"{label} is not valid JSON ({exc}); re-download the export or fix the file") from None
+        raise _json_error(label, exc, data) from None
     del data
     return _from_root(source, label, root, sha256, epoch)
 
 
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+
+
+def _as_utf8(data: bytes, label: str) -> bytes:
+    """UTF-8 without its BOM. A UTF-16/32 file with a BOM (an editor's "Unicode" save) is re-encoded;
+    TikTok itself writes UTF-8."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:]
+    encoding = "utf-32" if data.startswith(_UTF32_BOMS) else "utf-16" if data.startswith(_UTF16_BOMS) else None
+    if encoding is None:
+        return data
+    try:
+        return data.decode(encoding).encode("utf-8")
+    except UnicodeError as exc:
+        raise ArchiveError(f"{label} starts with a {encoding.upper()} byte-order mark but is not valid "
+                           f"{encoding.upper()} ({_one_line(exc)}); re-download the export") from None
+
+
+def _json_error(label: str, exc: Exception, data: bytes | None = None) -> ArchiveError:
+    """One line saying what is wrong with a document orjson refused, and where."""
+    text = _one_line(exc)
+    if "UTF-8" in text and data is not None:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            return ArchiveError(f"{label} is not valid UTF-8 text (byte {bad.start}); TikTok writes UTF-8: "
+                                "re-download the export or re-save the file as UTF-8")
+    if "depth" in text.lower() or "recursion" in text.lower():
+        return ArchiveError(f"{label} is nested deeper than the JSON reader allows (1024 levels; {text}); "
+                            "this is not the shape of a TikTok export")
+    return ArchiveError(f"{label} is not valid JSON ({text}); re-download the export or fix the file")
+
+
 def _from_root(source: Path, label: str, root: Any, sha256: str, epoch: datetime | None) -> OpenedArchive:
     if not isinstance(root, dict):
-        raise ArchiveError(f"{label}: expected a JSON object at the top, found {type(root).__name__}")
+        raise ArchiveError(f"{label}: expected a JSON object at the top, found {_kind(root)}")
     sections: dict[str, list[Section]] = {}
     claimed: set[tuple[str, str]] = set()
+    damaged: dict[str, UnparsedSection] = {}  # path -> a section skipped because of its shape
     for entity in ENTITIES:
         for spec in entity.json_paths:
             for top_name in spec.tops:
@@ -416,23 +545,60 @@ def _from_root(source: Path, label: str, root: Any, sha256: str, epoch: datetime
                         continue
                     place = (top[0], sub[0])
                     path = f"{top[0]} › {sub[0]}"
-                    found = _json_sections(entity, spec.list_keys, sub[1], path, dict(spec.constants))
+                    found = _json_sections(entity, spec.list_keys, sub[1], path, dict(spec.constants), damaged)
                     if found is None:
                         continue  # not this entity's shape: leave it for the unparsed report
                     claimed.add(place)
                     sections.setdefault(entity.table, []).extend(found)
-    unparsed = _json_unparsed(root, claimed, label)
+    unparsed = _json_unparsed(root, claimed, label, damaged)
     return OpenedArchive(source, sha256, "json", detect_family(root), sections, unparsed, epoch)
 
 
+def _kind(value: Any) -> str:
+    """What a JSON value is, in words for an error message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, LazyList)):
+        return "a list"
+    return "an object"
+
+
+def _skip(damaged: dict[str, UnparsedSection], path: str, value: Any, reason: str) -> list[Section]:
+    """Record a section whose shape is wrong (it loads no rows) and load the rest of the archive."""
+    log.warning("%s: %s; section skipped", path, reason)
+    damaged.setdefault(path, UnparsedSection(path, _count_items(value) or 1, _json_size(value), reason))
+    return []
+
+
+def _object_items(items: list[Any], damaged: dict[str, UnparsedSection], path: str,
+                  list_key: str) -> list[dict[str, Any]] | None:
+    """The items of a list of records. The first item decides, as it does for a big list read later
+    (only its first item is looked at up front): not an object (nor null) → the section is skipped and
+    recorded in ``damaged`` (None); otherwise stray non-object items are dropped with a warning."""
+    if items and items[0] is not None and not isinstance(items[0], dict):
+        _skip(damaged, path, items, f"the items of {list_key} are not objects (the first is {_kind(items[0])})")
+        return None
+    objects = [i for i in items if isinstance(i, dict)]
+    stray = sum(1 for i in items if i is not None and not isinstance(i, dict))  # null items are empty
+    if stray:
+        log.warning("%s: %d items are not objects and were skipped", path, stray)
+    return objects
+
+
 def _json_sections(entity: Entity, list_keys: tuple[str, ...], body: Any, path: str,
-                   constants: dict[str, Any]) -> list[Section] | None:
-    """Sections of one entity in one sub-section body; ``None`` when the body is not that entity's."""
+                   constants: dict[str, Any], damaged: dict[str, UnparsedSection]) -> list[Section] | None:
+    """Sections of one entity in one sub-section body; ``None`` when the body is not that entity's.
+    A body, list or item of the wrong JSON type skips the section (recorded in ``damaged``)."""
     if _is_empty(body):
         return []
     if not isinstance(body, dict):
-        log.warning("%s: expected an object, found %s; section skipped", path, type(body).__name__)
-        return None
+        return _skip(damaged, path, body, f"expected an object, found {_kind(body)}")
     for list_key in list_keys:
         value: Any = body
         for part in list_key.split("/"):
@@ -443,33 +609,50 @@ def _json_sections(entity: Entity, list_keys: tuple[str, ...], body: Any, path: 
         else:
             if _is_empty(value):
                 return []
+            where = f"{path} › {list_key}"
             if entity.kind == "messages":
-                return _thread_sections(entity, value, path) if isinstance(value, dict) else None
+                if not isinstance(value, dict):
+                    return _skip(damaged, path, value, f"{list_key} is {_kind(value)}, expected an object of threads")
+                return _thread_sections(entity, value, path, damaged)
             if entity.kind == "profile":
-                return [Section(entity, path, [value], constants)] if isinstance(value, dict) else None
-            if isinstance(value, LazyList):  # non-objects are skipped (with a warning) when it is read
-                return [Section(entity, f"{path} › {list_key}", value, constants)]
+                if not isinstance(value, dict):
+                    return _skip(damaged, path, value, f"{list_key} is {_kind(value)}, expected an object")
+                return [Section(entity, path, [value], constants)]
+            if isinstance(value, LazyList):
+                # a big list is read later, in blocks: only its first item is looked at now
+                if value.first_char not in (b"{", b"n"):
+                    return _skip(damaged, path, value, f"the items of {list_key} are not objects (the first is "
+                                                       f"{_kind(value.first())})")
+                return [Section(entity, where, value, constants)]
             if not isinstance(value, list):
-                log.warning("%s › %s: expected a list, found %s; section skipped", path, list_key,
-                            type(value).__name__)
-                return None
-            items = [i for i in value if isinstance(i, dict)]
-            if len(items) != len(value):
-                log.warning("%s: %d items are not objects and were skipped", path, len(value) - len(items))
-            return [Section(entity, f"{path} › {list_key}", items, constants)]
+                return _skip(damaged, path, value, f"{list_key} is {_kind(value)}, expected a list")
+            items = _object_items(value, damaged, path, list_key)
+            return [] if items is None else [Section(entity, where, items, constants)]
     # "{}" or only metadata siblings: present but empty; anything else is not this entity's shape
     return None if any(norm_key(k) not in METADATA_KEYS for k in body) else []
 
 
-def _thread_sections(entity: Entity, threads: dict[str, Any], path: str) -> list[Section]:
+def _thread_sections(entity: Entity, threads: dict[str, Any], path: str,
+                     damaged: dict[str, UnparsedSection]) -> list[Section]:
+    """One section per DM thread; a thread that is not a list of messages is skipped on its own."""
     out = []
     for key, items in threads.items():
-        if not isinstance(items, (list, LazyList)):
+        where = f"{path} › {key}"
+        if _is_empty(items):
             continue
+        if isinstance(items, LazyList):
+            if items.first_char not in (b"{", b"n"):
+                _skip(damaged, where, items, "the messages of the thread are not objects")
+                continue
+        elif not isinstance(items, list):
+            _skip(damaged, where, items, f"the thread is {_kind(items)}, expected a list of messages")
+            continue
+        else:
+            items = _object_items(items, damaged, where, "the thread")
+            if items is None:
+                continue
         name = thread_name(key)
-        out.append(Section(entity, f"{path} › {key}",
-                           items if isinstance(items, LazyList) else [i for i in items if isinstance(i, dict)],
-                           {"conversation": name, "is_group": is_group_name(name)}))
+        out.append(Section(entity, where, items, {"conversation": name, "is_group": is_group_name(name)}))
     return out
 
 
@@ -483,20 +666,29 @@ def is_group_name(name: str) -> bool:
     return name.lower().startswith("group_chat_") or name.lower().startswith("group chat")
 
 
-def _json_unparsed(root: dict[str, Any], claimed: set[tuple[str, str]], label: str) -> list[UnparsedSection]:
-    out = []
+_KNOWN_TOPS = frozenset(norm_key(top) for entity in ENTITIES for spec in entity.json_paths for top in spec.tops)
+
+
+def _json_unparsed(root: dict[str, Any], claimed: set[tuple[str, str]], label: str,
+                   damaged: dict[str, UnparsedSection]) -> list[UnparsedSection]:
+    out = list(damaged.values())
     for top_key, top in root.items():
         if norm_key(top_key) in METADATA_KEYS:
             continue
         if not isinstance(top, dict):
             if not _is_empty(top):
-                out.append(UnparsedSection(top_key, _count_items(top), _json_size(top)))
+                reason = f"expected an object, found {_kind(top)}" if norm_key(top_key) in _KNOWN_TOPS else NO_TABLE
+                out.append(UnparsedSection(top_key, _count_items(top) or 1, _json_size(top), reason))
+                if reason != NO_TABLE:
+                    log.warning("%s: %s; section skipped", top_key, reason)
             continue
         for sub_key, body in top.items():
             if (top_key, sub_key) in claimed or norm_key(sub_key) in METADATA_KEYS:
                 continue
-            out.append(UnparsedSection(f"{top_key} › {sub_key}", _count_items(body), _json_size(body)))
-    _warn_unparsed(label, out)
+            path = f"{top_key} › {sub_key}"
+            if path not in damaged:
+                out.append(UnparsedSection(path, _count_items(body), _json_size(body)))
+    _warn_unparsed(label, [u for u in out if u.reason == NO_TABLE])
     return out
 
 
@@ -518,14 +710,39 @@ def _json_size(value: Any) -> int:
             return None
         raise TypeError
 
-    return len(orjson.dumps(value, default=default)) + sum(lazy.length + 2 - 4 for lazy in lazies)
+    try:
+        return len(orjson.dumps(value, default=default)) + sum(lazy.length + 2 - 4 for lazy in lazies)
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes (255 levels): walk it without recursion
+        return _walked_size(value)
 
 
-def _count_items(value: Any) -> int:
+def _walked_size(value: Any) -> int:
+    """``_json_size`` for values of any depth (the same number, computed without recursion)."""
+    total, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            total += 2 + max(len(item) - 1, 0) + sum(len(orjson.dumps(k)) + 1 for k in item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            total += 2 + max(len(item) - 1, 0)
+            stack.extend(item)
+        elif isinstance(item, LazyList):
+            total += item.length + 2
+        else:
+            total += len(orjson.dumps(item))
+    return total
+
+
+def _count_items(value: Any, depth: int = 0) -> int:
+    """Items in a section for the unparsed report (below 64 levels a nested value counts as one)."""
     if isinstance(value, (list, LazyList)):
         return len(value)
     if isinstance(value, dict):
-        return sum(_count_items(v) if isinstance(v, (list, dict, LazyList)) else 0 for v in value.values()) or (
+        if depth > 64:
+            return 1
+        return sum(_count_items(v, depth + 1) if isinstance(v, (list, dict, LazyList)) else 0
+                   for v in value.values()) or (
             1 if any(not _is_empty(v) and norm_key(k) not in METADATA_KEYS for k, v in value.items()) else 0)
     return 0 if _is_empty(value) else 1
 
@@ -533,7 +750,7 @@ def _count_items(value: Any) -> int:
 # --- streaming big JSON documents ---------------------------------------------------------------
 
 _LIST_OPEN = re.compile(rb"\[[ \t\r]*\n")  # an array whose "[" ends a line (never inside a string)
-_LAZY_MARK = "\x00tiktok-portability-lazy:"
+_LAZY_MARK = "\x00tiktok-portability-lazy-{}:"  # with a random nonce: a string in the data cannot pose as one
 _READ_BYTES = 8 << 20
 _BLOCK_BYTES = 8 << 20  # one block of a big list: ~60k watch rows, ~60 MB while being read
 
@@ -673,7 +890,7 @@ class _HashingReader:
         self._handle.close()
 
 
-def _split_json(read: Callable[[int], bytes], spool: _Spool | None, inline_limit: int
+def _split_json(read: Callable[[int], bytes], spool: _Spool | None, inline_limit: int, nonce: bytes = b""
                 ) -> tuple[bytes, list[tuple[int, int]]]:
     """One pass over a JSON document: the skeleton (big arrays replaced by placeholder strings) and
     where each big array's interior (between its brackets) lives: in ``spool``, or, without one, at
@@ -738,34 +955,47 @@ def _split_json(read: Callable[[int], bytes], spool: _Spool | None, inline_limit
             skeleton += pending
             skeleton += close
         else:
-            skeleton += b'"\\u0000tiktok-portability-lazy:%d"' % len(spans)
+            skeleton += b'"\\u0000tiktok-portability-lazy-%s:%d"' % (nonce, len(spans))
             spans.append((where, length))
         pos = end + len(close)
     return bytes(skeleton), spans
 
 
-def _attach_lazies(root: Any, lazies: list[LazyList]) -> Any:
+def _attach_lazies(root: Any, lazies: list[LazyList], mark: str = "") -> Any:
     """Swap the skeleton's placeholder strings for their LazyLists. Big lists sit in objects, so objects
     are searched first; the items of the (many, small) parsed lists only if a placeholder is left."""
-    found = [0]
+    found = 0
 
-    def walk(value: Any, into_lists: bool) -> Any:
-        if isinstance(value, str):
-            if value.startswith(_LAZY_MARK):
-                found[0] += 1
-                return lazies[int(value[len(_LAZY_MARK):])]
-            return value
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if isinstance(item, (dict, list, str)):
-                    value[key] = walk(item, into_lists)
-        elif isinstance(value, list) and into_lists:
-            for index, item in enumerate(value):
-                value[index] = walk(item, into_lists)
+    def swap(value: Any) -> Any:
+        nonlocal found
+        if isinstance(value, str) and value.startswith(mark):
+            index = value[len(mark):]
+            if index.isdigit() and int(index) < len(lazies):
+                found += 1
+                return lazies[int(index)]
         return value
 
-    root = walk(root, False)
-    return root if found[0] == len(lazies) else walk(root, True)
+    def walk(root: Any, into_lists: bool) -> None:
+        stack = [root]  # no recursion: a document may nest 1024 levels deep
+        while stack:
+            value = stack.pop()
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if isinstance(item, str):
+                        value[key] = swap(item)
+                    elif isinstance(item, (dict, list)):
+                        stack.append(item)
+            elif isinstance(value, list) and into_lists:
+                for index, item in enumerate(value):
+                    if isinstance(item, str):
+                        value[index] = swap(item)
+                    elif isinstance(item, (dict, list)):
+                        stack.append(item)
+
+    walk(root, False)
+    if found != len(lazies):
+        walk(root, True)
+    return root
 
 
 class LazyList:
@@ -849,7 +1079,7 @@ def parse_items(block: bytes, label: str) -> list[Any]:
     try:
         return orjson.loads(b"[" + block + b"]")
     except orjson.JSONDecodeError as exc:
-        raise ArchiveError(f"{label} is not valid JSON ({exc}); re-download the export or fix the file") from None
+        raise _json_error(label, exc, block) from None
 
 
 # --- TXT -------------------------------------------------------------------------------------
@@ -868,16 +1098,18 @@ def _from_txt(container: _Container, names: list[str], epoch: datetime | None) -
             continue
         data = container.read(name)
         try:
-            text = decode_text(data, f"{container.display}: {name}")
-        except ValueError as exc:
-            raise ArchiveError(f"{exc}; re-download the export") from None
+            text = decode_text(data, name)
+        except ValueError as exc:  # one file is one section: it is skipped, the rest loads
+            log.warning("%s: %s; section skipped", container.display, exc)
+            unparsed.append(UnparsedSection(name, 0, len(data), str(exc).removeprefix(f"{name} is ")))
+            continue
         entity = _TXT_ENTITY.get(base)
         if entity is None:
             records = parse_records(text)
             unparsed.append(UnparsedSection(name, len(records.records), len(data)))
             continue
         sections.setdefault(entity.table, []).extend(_txt_sections(entity, name, text))
-    _warn_unparsed(container.display, unparsed)
+    _warn_unparsed(container.display, [u for u in unparsed if u.reason == NO_TABLE])
     return OpenedArchive(container.path, container.sha256(), "txt", generation, sections, unparsed, epoch)
 
 

@@ -6,6 +6,9 @@ that a change in TikTok's documentation is a one-line edit.
 
 from __future__ import annotations
 
+import os
+import warnings
+
 # --- API -------------------------------------------------------------------------------------
 API_BASE_URL = "https://open.tiktokapis.com"
 AUTHORIZE_URL = "https://www.tiktok.com/v2/auth/authorize/"
@@ -45,10 +48,28 @@ TERMINAL_STATUSES = frozenset({STATUS_EXPIRED, STATUS_CANCELLED})
 ZIP_MAGIC = b"PK\x03\x04"
 
 # --- limits ----------------------------------------------------------------------------------
-MAX_ARCHIVE_BYTES = 2 * 1024**3  # a downloaded or given ZIP
-MAX_MEMBER_BYTES = 1 * 1024**3  # one uncompressed member
-MAX_COMPRESSION_RATIO = 200  # zip-bomb guard for a member larger than 1 MiB
-MAX_MEMBERS = 20_000
+# Guards against hostile archives (zip bombs, huge files); an archive over any of them is refused
+# with a one-line error. Each can be changed with the environment variable
+# TIKTOK_PORTABILITY_<NAME> (e.g. TIKTOK_PORTABILITY_MAX_MEMBER_BYTES=4294967296), read at import.
+
+
+def _limit(name: str, default: int) -> int:
+    """A limit from ``TIKTOK_PORTABILITY_<name>`` (a positive integer) or its default."""
+    raw = os.environ.get(f"TIKTOK_PORTABILITY_{name}", "").strip().replace("_", "")
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        warnings.warn(f"TIKTOK_PORTABILITY_{name}={raw!r} is not a positive integer; using {default}", stacklevel=2)
+        return default
+    return int(raw)
+
+
+MAX_ARCHIVE_BYTES = _limit("MAX_ARCHIVE_BYTES", 2 * 1024**3)  # a downloaded or given ZIP, as stored
+MAX_MEMBER_BYTES = _limit("MAX_MEMBER_BYTES", 1 * 1024**3)  # one uncompressed member (or a bare JSON file)
+MAX_TOTAL_BYTES = _limit("MAX_TOTAL_BYTES", 4 * 1024**3)  # all members of a ZIP, uncompressed
+MAX_COMPRESSION_RATIO = _limit("MAX_COMPRESSION_RATIO", 200)  # uncompressed / compressed, per member
+COMPRESSION_RATIO_MIN_BYTES = 1024**2  # the ratio is checked for members larger than this
+MAX_MEMBERS = _limit("MAX_MEMBERS", 20_000)  # entries in a ZIP (or files in a folder)
 
 TOKEN_REFRESH_MARGIN_SECONDS = 300
 WEBHOOK_TOLERANCE_SECONDS = 300

@@ -23,13 +23,17 @@ class TxtRecords:
 
 
 def decode_text(data: bytes, name: str) -> str:
-    """UTF-8 with an optional BOM; anything else is an error naming the file."""
+    """UTF-8 with an optional BOM, or UTF-16 with its BOM (an editor's "Unicode" save); anything else
+    is an error naming the file and the first bad byte."""
+    encoding = "utf-8"
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"  # the BOM says which byte order, and is dropped
     try:
-        return data.decode("utf-8")
+        return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{name} is not valid UTF-8 text (byte {exc.start})") from None
+        raise ValueError(f"{name} is not valid {encoding.upper()} text (byte {exc.start})") from None
 
 
 def is_no_data(line: str) -> bool:
@@ -76,7 +80,7 @@ def parse_records(text: str) -> TxtRecords:
     return out
 
 
-_THREAD = re.compile(r"^>+\s*Chat History with (?P<name>.+?):?\s*$", re.IGNORECASE)
+_THREAD = re.compile(r"^>+\s*Chat History with (?P<name>.+)$", re.IGNORECASE)  # linear: no nested quantifiers
 _MESSAGE = re.compile(r"^\[(?P<date>[^\]]+)\]\s*(?P<sender>[^:]*?):\s?(?P<content>.*)$")
 
 
@@ -90,7 +94,7 @@ def parse_direct_messages(text: str) -> dict[str, list[dict[str, str]]]:
             continue
         thread = _THREAD.match(line.strip())
         if thread:
-            current = threads.setdefault(thread.group("name").strip(), [])
+            current = threads.setdefault(thread.group("name").rstrip().removesuffix(":").strip(), [])
             continue
         message = _MESSAGE.match(line.strip())
         if message and current is not None:
