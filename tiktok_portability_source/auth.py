@@ -25,6 +25,7 @@ import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from . import settings
+from .crash import crash_point
 from .filestore import JsonFile
 from .errors import (
     AccessDenied,
@@ -441,8 +442,8 @@ class TokenStore:
 
     VERSION = 1
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._file = JsonFile(path, "token store")
+    def __init__(self, path: str | os.PathLike[str], *, strict_permissions: bool = False) -> None:
+        self._file = JsonFile(path, "token store", strict=strict_permissions)
         self.path = self._file.path
         self.locked = self._file.locked
 
@@ -569,10 +570,14 @@ class TokenManager:
             except InvalidGrant as exc:
                 self._mark_reauth(open_id, "invalid_grant")
                 raise ReauthorizationRequired(open_id, f"refresh rejected: {exc}") from None
+            # from here until put() returns, the old refresh token is dead at TikTok and the new
+            # one lives only in this process: nothing may run in between
+            crash_point("refresh_response")
             if new.open_id != open_id:  # should not happen; never file tokens under another user
                 log.warning("refresh for %s returned open_id %s; keeping the stored key", open_id, new.open_id)
                 new = replace(new, open_id=open_id)
-            self.store.put(new)  # persisted BEFORE the new access token is handed out
+            self.store.put(new)  # persisted (atomically, fsynced) BEFORE the new access token is handed out
+            crash_point("refresh_persisted")
             self._seen[open_id] = new
             log.info("refreshed tokens for %s (access token valid until %s)", open_id,
                      new.expires_at.isoformat())
@@ -662,8 +667,10 @@ class StaticTokenProvider:
             new = self.oauth.refresh(current)
         except InvalidGrant as exc:
             raise ReauthorizationRequired(self.open_id, f"refresh rejected: {exc}") from None
+        crash_point("refresh_response")
         if self.store is not None:
             self.store.put(new)  # persisted before the new access token is used
+            crash_point("refresh_persisted")
         else:
             log.warning("the configured refresh token was rotated and is now invalid; configure a "
                         "token_store so the new one survives this process")

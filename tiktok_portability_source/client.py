@@ -36,6 +36,8 @@ import httpx
 from tenacity import RetryCallState, Retrying
 
 from . import settings
+from .crash import armed, crash_point
+from .ratelimit import RateLimiter
 from .errors import (
     AccessTokenInvalid,
     AmbiguousAddError,
@@ -198,6 +200,7 @@ class PortabilityClient:
         timeout: httpx.Timeout = httpx.Timeout(30, read=120),
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[float], float] | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
@@ -210,6 +213,7 @@ class PortabilityClient:
         self.backoff_cap = backoff_cap
         self._sleep = sleep
         self._jitter = jitter or (lambda ceiling: random.uniform(0, ceiling))
+        self._rate_limiter = rate_limiter  # shared by every client of a sync: one budget for all users
 
     @classmethod
     def for_provider(cls, provider: Any, base_url: str = settings.API_BASE_URL, **kwargs: Any) -> "PortabilityClient":
@@ -275,13 +279,27 @@ class PortabilityClient:
         rid = check_request_id(request_id)
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
+        for stale in target.parent.glob(f".{target.name}.*.part"):  # left by a process killed mid-download
+            with contextlib.suppress(OSError):
+                stale.unlink()
 
         def attempt(token: str) -> DownloadedArchive:
             return self._download_once(rid, target, max_bytes, token, verify_crc)
 
         return self._with_token(settings.DOWNLOAD_PATH, attempt, idempotent=True)
 
+    def ensure_token(self) -> None:
+        """Get the access token now (refreshing it if due), before a step a refresh must not interrupt."""
+        self._token()
+
     # plumbing -----------------------------------------------------------------------------
+    def _throttle(self, path: str) -> None:
+        """Wait for the shared rate limiter (TikTok counts per request type), if there is one."""
+        if self._rate_limiter is not None:
+            waited = self._rate_limiter.acquire(path)
+            if waited > 1:
+                log.debug("POST %s waited %.1fs for the rate limit", path, waited)
+
     def _headers(self, token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}", "Accept": "application/json"}
 
@@ -289,6 +307,7 @@ class PortabilityClient:
         self, path: str, params: Mapping[str, str] | None, body: Mapping[str, Any], *, idempotent: bool = True
     ) -> dict[str, Any]:
         def attempt(token: str) -> dict[str, Any]:
+            self._throttle(path)
             try:
                 response = self._http.post(self.base_url + path, params=params, json=body,
                                            headers=self._headers(token))
@@ -328,10 +347,12 @@ class PortabilityClient:
     def _download_once(
         self, rid: int, target: Path, max_bytes: int, token: str, verify_crc: bool
     ) -> DownloadedArchive:
+        self._throttle(settings.DOWNLOAD_PATH)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
         tmp = Path(tmp_name)
         try:
             digest, size, head = hashlib.sha256(), 0, b""
+            crash_after = armed("download_bytes")  # the crash-safety tests' hook (never set in production)
             with os.fdopen(fd, "wb") as fh, self._http.stream(
                 "POST", self.base_url + settings.DOWNLOAD_PATH, json={"request_id": rid},
                 headers={**self._headers(token), "Accept": "application/zip, application/json"},
@@ -350,6 +371,9 @@ class PortabilityClient:
                         break  # not a ZIP: only the start of an error body is worth reading
                     digest.update(chunk)
                     fh.write(chunk)
+                    if crash_after is not None and size >= crash_after:
+                        fh.flush()  # a partial file on disk, as a kill mid-transfer leaves it
+                        crash_point("download_bytes", size)
                 fh.flush()
                 os.fsync(fh.fileno())
             if head != settings.ZIP_MAGIC or status >= 400:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .crash import crash_point
 from .errors import TokenStoreError
 
 try:  # POSIX only; elsewhere the store works without cross-process locking
@@ -31,9 +32,10 @@ log = logging.getLogger(__name__)
 class JsonFile:
     """Read / write one JSON object at ``path`` under a ``<path>.lock`` file lock."""
 
-    def __init__(self, path: str | os.PathLike[str], what: str = "store") -> None:
+    def __init__(self, path: str | os.PathLike[str], what: str = "store", *, strict: bool = False) -> None:
         self.path = Path(path).expanduser()
         self.what = what
+        self.strict = strict  # refuse (not just warn about) a file others can read
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._rlock = threading.RLock()
         self._depth = 0
@@ -77,6 +79,9 @@ class JsonFile:
             return None
         except OSError as exc:
             raise TokenStoreError(f"cannot read {self.what} {self.path}: {exc.strerror}") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO) and self.strict:
+            raise TokenStoreError(f"{self.what} {self.path} is accessible by group/others (mode "
+                                  f"{stat.S_IMODE(mode):o}) and strict_permissions is on: run chmod 600 {self.path}")
         if mode & (stat.S_IRWXG | stat.S_IRWXO) and not self._warned_mode:
             self._warned_mode = True
             log.warning("%s %s is accessible by group/others (mode %o); run: chmod 600 %s",
@@ -91,6 +96,19 @@ class JsonFile:
 
     def write(self, data: dict[str, Any]) -> None:
         """Replace the file atomically: temp file (0600) + fsync + rename + directory fsync."""
+        with self.locked():
+            self._remove_stale_temp_files()
+            self._write(data)
+
+    def _remove_stale_temp_files(self) -> None:
+        """Delete temp files of a writer killed before its rename: they may hold tokens, and under
+        the lock no other writer can be half-way through one."""
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+                log.info("removed %s, left by an interrupted write", stale.name)
+
+    def _write(self, data: dict[str, Any]) -> None:
         self._ensure_dir()
         payload = json.dumps(data, indent=2, sort_keys=True, default=str).encode("utf-8")
         fd, tmp = -1, ""
@@ -109,6 +127,7 @@ class JsonFile:
                 fh.write(payload)
                 fh.flush()
                 os.fsync(fh.fileno())
+            crash_point(f"write_{self.path.stem}")  # e.g. write_tokens: the new file is complete, not yet in place
             os.replace(tmp, self.path)
         except BaseException:
             with contextlib.suppress(OSError):

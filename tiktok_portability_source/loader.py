@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.common.runtime.collector_base import Collector
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from . import destination, settings
 from . import tiktok_portability
 from .archive import ArchiveError
+from .privacy import PrivacyError
+from .crash import CRASH_ENV, crash_point
 from .layouts import ENTITIES
 from .records import release_memory
 
@@ -74,6 +77,37 @@ def make_pipeline(
                         pipelines_dir=str(pipelines_dir) if pipelines_dir else None)
 
 
+class _CrashCollector(Collector):
+    """dlt's progress callbacks as crash points: rows extracted / normalized, load jobs completed.
+
+    dlt reports a job complete only after it moved the job file to ``completed_jobs``, so
+    ``load_job:<n>`` dies with n jobs done at the destination and the rest of the package not.
+    Installed only while ``CRASH_ENV`` is set (tests); production keeps dlt's null collector."""
+
+    def __init__(self) -> None:
+        self.step = ""
+        self.rows = 0
+        self.jobs_done = 0
+
+    def _start(self, step: str) -> None:
+        self.step, self.rows = step, 0
+
+    def _stop(self) -> None:
+        pass
+
+    def update(self, name: str, inc: int = 1, total: int | None = None, inc_total: int | None = None,
+               message: str | None = None, label: str | None = None) -> None:
+        stage = self.step.split(" ", 1)[0]
+        if stage == "Load":
+            # one call per job that reached completed_jobs (the start-up calls carry totals or 0)
+            if name == "Jobs" and inc == 1 and total is None and inc_total is None and label is None:
+                self.jobs_done += 1
+                crash_point("load_job", self.jobs_done)
+        elif name not in ("Resources", "Files", "Items"):  # a table's rows
+            self.rows += inc
+            crash_point({"Extract": "extract_rows", "Normalize": "normalize_rows"}.get(stage, ""), self.rows)
+
+
 def _root_cause(exc: BaseException) -> BaseException:
     seen = exc
     while seen.__cause__ is not None or seen.__context__ is not None:
@@ -83,6 +117,28 @@ def _root_cause(exc: BaseException) -> BaseException:
     return seen
 
 
+def finish_pending(pipeline: dlt.Pipeline) -> bool:
+    """Normalize and load what a killed run left behind (extracted or normalized packages); True if any.
+
+    This must happen before the next extract: that run's resource state (loaded windows, snapshot
+    times) already counts the pending rows as loaded, and what the source decides from the
+    destination (append or merge, earlier follower snapshots) is only right once they are there.
+    A job that reached the destination but was not yet marked done runs again; for an appended
+    table that means its rows twice, which ``remove_repeated_rows`` undoes.
+    """
+    extracted, normalized = pipeline.list_extracted_load_packages(), pipeline.list_normalized_load_packages()
+    if not extracted and not normalized:
+        return False
+    log.warning("finishing %d load package(s) an interrupted run left behind", len(extracted) + len(normalized))
+    if extracted:
+        pipeline.normalize()
+    pipeline.load().raise_on_failed_jobs()
+    repaired = destination.remove_repeated_rows(pipeline, EVENT_TABLES)
+    if repaired:
+        log.warning("removed rows written twice by the interrupted load: %s", repaired)
+    return True
+
+
 def load_archives(pipeline: dlt.Pipeline, archives: Sequence[Any], *, user_id: str | None = None,
                   skip_loaded_windows: bool = True) -> LoadResult:
     """Extract → normalize → load, logging each step; all-or-nothing for the archives given."""
@@ -90,36 +146,39 @@ def load_archives(pipeline: dlt.Pipeline, archives: Sequence[Any], *, user_id: s
     # extract() alone does not restore state: on a fresh worker the per-user windows and snapshot
     # times must come back from the destination first (run() would do this implicitly)
     pipeline.sync_destination()
-    # a load that stopped half-way is finished first by this one; an appended table (see the source)
-    # may then hold a job's rows twice, which is repaired below
-    interrupted = bool(pipeline.list_normalized_load_packages())
     before = destination.table_counts(pipeline, TABLES)
     source = tiktok_portability(archives=list(archives), user_id=user_id, skip_loaded_windows=skip_loaded_windows)
     steps: dict[str, float] = {}
+    collector = pipeline.collector
     try:
+        t0 = time.perf_counter()
+        if finish_pending(pipeline):
+            steps["finish pending"] = time.perf_counter() - t0
+        if os.environ.get(CRASH_ENV):  # the crash-safety tests' hooks into dlt's progress callbacks
+            pipeline.collector = _CrashCollector()
         for step in ("extract", "normalize", "load"):
             t0 = time.perf_counter()
             log.info("%s…", step)
             if step == "extract":
                 pipeline.extract(source)
+                crash_point("after_extract")
                 release_memory(everywhere=True)  # the load step's DuckDB starts from a lower base
             elif step == "normalize":
                 pipeline.normalize()
+                crash_point("after_normalize")
             else:
                 pipeline.load().raise_on_failed_jobs()
             steps[step] = time.perf_counter() - t0
     except PipelineStepFailed as exc:
         cause = _root_cause(exc)
-        if isinstance(cause, ArchiveError):
+        if isinstance(cause, (ArchiveError, PrivacyError)):  # already say what to do
             raise LoadFailed(str(cause)) from None
         hint = ""
         if exc.step == "load":
             hint = (f"; fix the destination and run again, or drop the pending package with "
                     f"`dlt pipeline {pipeline.pipeline_name} abort-packages`")
         raise LoadFailed(f"{exc.step} step failed: {type(cause).__name__}: {str(cause).splitlines()[0]}{hint}") from None
-    if interrupted:
-        repaired = destination.remove_repeated_rows(pipeline, EVENT_TABLES)
-        if repaired:
-            log.warning("removed rows written twice by an interrupted load: %s", repaired)
+    finally:
+        pipeline.collector = collector
     after = destination.table_counts(pipeline, TABLES)
     return LoadResult(before, after, time.perf_counter() - start, steps)
