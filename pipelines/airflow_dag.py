@@ -93,9 +93,10 @@ def downloaded_source(open_id: str) -> Any:
     """Called by PipelineTasksGroup right before ``pipeline.run``: the source for the downloaded archive."""
     with _service() as service:
         transfer = scheduling.downloaded(service, open_id)
-    if transfer is None:
-        raise AirflowSkipException(f"{open_id}: no downloaded export")
-    return scheduling.source_for(transfer)
+        if transfer is None:
+            raise AirflowSkipException(f"{open_id}: no downloaded export")
+        # counts the attempt; after max_load_attempts (default 3) the transfer is failed and this raises
+        return scheduling.start_load(service, transfer)
 
 
 def finish(open_id: str) -> str:

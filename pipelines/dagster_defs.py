@@ -18,6 +18,9 @@ loader as ``tiktok-portability sync``. Configuration comes from the environment:
   ``tiktok_portability.duckdb``), ``TIKTOK_PORTABILITY_DATASET``, credentials the dlt way
   (e.g. ``DESTINATION__POSTGRES__CREDENTIALS``).
 
+A load that fails is retried by the next tick's run, up to ``max_load_attempts`` (default 3); then the
+transfer is ``failed`` with the reason and the sensor stops requesting runs for it.
+
 dagster-dlt wipes the local dlt state before every run; ours lives in the destination, so nothing is
 lost. Loads share one dlt pipeline state, so run them one at a time: they use the concurrency pool
 ``tiktok_portability``; give it one slot (``dagster instance concurrency set tiktok_portability 1``).
@@ -47,6 +50,7 @@ from dagster_dlt import DagsterDltResource, dlt_assets
 from tiktok_portability_source import scheduling, tiktok_portability
 from tiktok_portability_source.api import ApiService
 from tiktok_portability_source.config import load_api_config
+from tiktok_portability_source.loader import LoadFailed
 
 USERS = DynamicPartitionsDefinition(name="tiktok_users")
 POOL = "tiktok_portability"
@@ -84,7 +88,16 @@ def build_definitions(pipeline: Optional[dlt.Pipeline] = None, *, tiktok: Option
         if transfer is None:
             raise Failure(f"{open_id}: no downloaded export to load ({outcome.state}: {outcome.message})",
                           allow_retries=False)
-        yield from dlt.run(context=context, dlt_source=scheduling.source_for(transfer))
+        try:  # a run for some tables only is not a load attempt: the export stays for a full run
+            source = scheduling.start_load(service, transfer, count=not context.is_subset)
+        except LoadFailed as exc:  # the export failed max_load_attempts times: the transfer is failed now
+            raise Failure(str(exc), allow_retries=False) from None
+        try:
+            yield from dlt.run(context=context, dlt_source=source)
+        except Exception as exc:
+            if not context.is_subset:
+                scheduling.load_failed(service, transfer, exc)  # after the last attempt: no more run requests
+            raise
         if context.is_subset:  # some tables only: keep the export for a run that loads them all
             context.log.warning(f"{open_id}: only some tables selected; the export stays downloaded")
             return

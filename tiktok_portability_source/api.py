@@ -7,28 +7,37 @@ definitions all go through ``ApiService`` so there is one code path from a token
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import webbrowser
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dlt
 import httpx
 
-from . import export_requests
+from . import destination, export_requests, ratelimit
 from .auth import OAuthClient, TokenManager, TokenStore, authorize_url, catch_redirect, code_challenge, new_code_verifier, new_state, parse_callback, redirect_target
 from .client import PortabilityClient
 from .config import ApiConfig
 from .errors import ReauthorizationRequired, TikTokError
 from .loader import load_archives
-from .transfers import Outcome, Syncer, Transfer, TransferStore, utcnow
+from .transfers import DOWNLOADED, Outcome, StopBefore, Syncer, Transfer, TransferStore, utcnow
 from .webhooks import WebhookEvent
+
+if TYPE_CHECKING:
+    from .forget import ForgetReport
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SCOPES = ("user.info.basic", "portability.all.ongoing")
+# one dlt run for up to this many downloaded archives: a run costs ~1-2 s of fixed work, so 200 users
+# loaded one by one spend minutes on it; bounded so one run's extract stays a manageable size
+LOAD_BATCH_ARCHIVES = 50
+LOAD_BATCH_BYTES = 512 * 1024 * 1024
 
 
 class ConfigMissing(TikTokError):
@@ -51,26 +60,30 @@ class ApiService:
         self.transport = transport
         self.clock = clock
         self.sleep = sleep
-        self.store = TokenStore(config.token_store)
+        self.store = TokenStore(config.token_store, strict_permissions=config.strict_permissions)
         self.transfers = TransferStore(config.transfer_store)
         self._oauth: OAuthClient | None = None
         self._pipeline: dlt.Pipeline | None = None
         self._recorded: list[dict[str, Any]] | None = None  # what record_requests last loaded
+        self._oauth_lock = threading.Lock()  # users' steps run in threads and share one OAuth client
+        self.rate_limiter = ratelimit.for_config(config.rate_limit, config.rate_limit_window_seconds)
         self.syncer = Syncer(
             transfers=self.transfers, client_for=self.client_for, scopes_of=self.scopes_of, load=self._load,
             archive_dir=config.archive_dir, categories=config.categories, data_format=config.data_format,
             min_interval=timedelta(seconds=config.min_interval_seconds), keep_archives=config.keep_archives,
             clock=clock, is_revoked=lambda open_id: bool(self.store.metadata(open_id).get("revoked")),
+            max_load_attempts=config.max_load_attempts,
         )
 
     # -- plumbing ------------------------------------------------------------------------------
     @property
     def oauth(self) -> OAuthClient:
-        if self._oauth is None:
-            self._oauth = OAuthClient(require(self.config.client_key, "client_key"),
-                                      require(self.config.client_secret, "client_secret"),
-                                      self.config.redirect_uri, base_url=self.config.api_base_url,
-                                      transport=self.transport, clock=self.clock, sleep=self.sleep)
+        with self._oauth_lock:
+            if self._oauth is None:
+                self._oauth = OAuthClient(require(self.config.client_key, "client_key"),
+                                          require(self.config.client_secret, "client_secret"),
+                                          self.config.redirect_uri, base_url=self.config.api_base_url,
+                                          transport=self.transport, clock=self.clock, sleep=self.sleep)
         return self._oauth
 
     @property
@@ -86,7 +99,8 @@ class ApiService:
     def client_for(self, open_id: str) -> PortabilityClient:
         provider = self.tokens.for_user(open_id)
         return PortabilityClient(self.config.api_base_url, token=provider.access_token,
-                                 on_token_invalid=provider.force_refresh, transport=self.transport, sleep=self.sleep)
+                                 on_token_invalid=provider.force_refresh, transport=self.transport, sleep=self.sleep,
+                                 rate_limiter=self.rate_limiter)
 
     def scopes_of(self, open_id: str) -> tuple[Sequence[str], datetime | None]:
         token_set = self.store.get(open_id)
@@ -128,15 +142,100 @@ class ApiService:
 
     # -- sync ----------------------------------------------------------------------------------
     def sync_once(self, *, poll_now: bool = False, users: Sequence[str] | None = None) -> list[Outcome]:
-        """One step for every user; one user's failure never stops the others."""
-        outcomes = []
-        for open_id in users or self.users():
-            try:
-                outcomes.append(self.syncer.step(open_id, poll_now=poll_now))
-            except ReauthorizationRequired as exc:
-                outcomes.append(Outcome(open_id, "stopped", str(exc)))
+        """One step for every user; one user's failure never stops the others.
+
+        The HTTP part (add / check / download) of up to ``workers`` users runs at once in threads, all
+        sharing one rate limiter; this thread loads the downloaded archives meanwhile, several per dlt
+        run, one run at a time (a dlt pipeline and a DuckDB file take one writer)."""
+        outcomes = self.step_users(users, poll_now=poll_now, stop_before="load", load=True)
         self.record_requests()
         return outcomes
+
+    def step_users(self, users: Sequence[str] | None = None, *, poll_now: bool = False,
+                   stop_before: StopBefore | None = "load", load: bool = False) -> list[Outcome]:
+        """One ``Syncer`` step per user, ``workers`` at a time, outcomes in the order of ``users``.
+
+        With ``load`` the downloaded archives are loaded here, batched, while the other users' HTTP
+        steps go on; without it nothing touches the destination (an orchestrator's sensor tick)."""
+        wanted = list(dict.fromkeys(users or self.users()))
+        outcomes: dict[str, Outcome] = {}
+        to_load: list[Transfer] = []
+        pool = ThreadPoolExecutor(max_workers=max(1, min(self.config.workers, len(wanted) or 1)),
+                                  thread_name_prefix="tiktok-sync")
+        try:
+            running: set[Future[Outcome]] = {pool.submit(self._step_user, u, poll_now, stop_before) for u in wanted}
+            while running or to_load:
+                done, running = wait(running, timeout=0 if to_load else None, return_when=FIRST_COMPLETED)
+                for future in done:
+                    outcome = future.result()
+                    if load and outcome.state == DOWNLOADED and outcome.transfer is not None:
+                        to_load.append(outcome.transfer)
+                    else:
+                        outcomes[outcome.open_id] = outcome
+                if to_load:
+                    batch = _take_batch(to_load)
+                    outcomes.update(self._load_batch(batch))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return [outcomes[u] for u in wanted]
+
+    def _step_user(self, open_id: str, poll_now: bool, stop_before: StopBefore | None) -> Outcome:
+        """One user's step in a worker thread: whatever goes wrong stays that user's outcome."""
+        try:
+            return self.syncer.step(open_id, poll_now=poll_now, stop_before=stop_before)
+        except ReauthorizationRequired as exc:
+            return Outcome(open_id, "stopped", str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug or an unexpected error must not stop the other users
+            log.exception("user %s: step failed", open_id)
+            return Outcome(open_id, "error", f"{type(exc).__name__}: {exc}")
+
+    def _load_batch(self, transfers: Sequence[Transfer]) -> dict[str, Outcome]:
+        """Load downloaded archives: together in one dlt run when they never failed before, else (and
+        after the batch failed: someone's archive is broken) one by one, each with its own attempts."""
+        intact = [t for t in transfers if self.syncer.archive_intact(t)]
+        outcomes = {t.open_id: self.syncer.describe(t) for t in transfers if t not in intact}
+        fresh = [t for t in intact if t.load_attempts == 0]
+        alone = [t for t in intact if t.load_attempts > 0]
+        if len(fresh) > 1:
+            started = [t for t in fresh if self.syncer.begin_load(t)]
+            try:
+                rows = self._load_many(started)
+            except Exception as exc:
+                log.warning("a batch of %d archives failed to load (%s); loading them one by one", len(started), exc)
+                for transfer in started:
+                    self.syncer.refund_attempt(transfer)
+                alone += started
+            else:
+                for transfer in started:
+                    self.syncer.loaded(transfer, rows.get(transfer.open_id, 0))
+                    outcomes[transfer.open_id] = self.syncer.describe(transfer)
+        else:
+            alone += fresh
+        for transfer in alone:
+            outcomes[transfer.open_id] = self._load_alone(transfer)
+        return outcomes
+
+    def _load_alone(self, transfer: Transfer) -> Outcome:
+        if not self.syncer.begin_load(transfer):
+            return Outcome(transfer.open_id, transfer.state, transfer.error or "", transfer)
+        try:
+            rows = self._load(transfer)
+        except Exception as exc:
+            self.syncer.load_failed(transfer, exc)
+            return Outcome(transfer.open_id, "error" if transfer.state == DOWNLOADED else transfer.state,
+                           transfer.error or str(exc), transfer)
+        self.syncer.loaded(transfer, rows)
+        return self.syncer.describe(transfer)
+
+    def _load_many(self, transfers: Sequence[Transfer]) -> dict[str, int]:
+        """One dlt run for several users' archives; the new rows of each user, counted in the destination."""
+        from .scheduling import DATA_TABLES
+
+        users = [t.open_id for t in transfers]
+        before = destination.rows_per_user(self.pipeline, DATA_TABLES, users)
+        load_archives(self.pipeline, [t.archive_input() for t in transfers])
+        after = destination.rows_per_user(self.pipeline, DATA_TABLES, users)
+        return {u: after.get(u, 0) - before.get(u, 0) for u in users}
 
     def sync_until_done(self, timeout: float = 3600.0, *, users: Sequence[str] | None = None) -> list[Outcome]:
         """``sync --wait``: step every user, sleeping by the polling schedule, until none is in flight."""
@@ -186,3 +285,26 @@ class ApiService:
                                     reauth_marked_at=self.clock().isoformat())
             self.syncer.step(event.user_openid)  # stops the user's transfers at once
             log.warning("user %s removed the authorization; transfers stopped", event.user_openid)
+            if self.config.forget_on_removal:
+                self.forget(event.user_openid)
+
+    def forget(self, open_id: str) -> ForgetReport:
+        """Erase one user everywhere (rows, dlt state, tokens, transfers, archives): ``forget``."""
+        from .forget import forget_user
+
+        report = forget_user(self.pipeline, open_id, tokens=self.store, transfers=self.transfers,
+                             archive_dir=self.config.archive_dir)
+        log.warning("user %s forgotten: %s", open_id, "; ".join(report.lines()))
+        return report
+
+
+def _take_batch(queue: list[Transfer]) -> list[Transfer]:
+    """Remove and return the next archives to load together (bounded in count and bytes)."""
+    batch, size = [], 0
+    while queue and len(batch) < LOAD_BATCH_ARCHIVES:
+        nxt = queue[0].archive_size or 0
+        if batch and size + nxt > LOAD_BATCH_BYTES:
+            break
+        batch.append(queue.pop(0))
+        size += nxt
+    return batch

@@ -7,7 +7,7 @@ A table that does not exist yet reads as empty.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import dlt
@@ -53,27 +53,62 @@ def table_counts(pipeline: dlt.Pipeline, tables: Iterable[str]) -> dict[str, int
     return counts
 
 
+def user_tables(pipeline: dlt.Pipeline) -> list[str]:
+    """Every table of the pipeline's dlt schemas with a ``user_id`` column: where a user's rows can be.
+
+    Read from the dlt schema (restored from the destination by ``sync_destination``), not from
+    ``information_schema``, which BigQuery does not offer at dataset level."""
+    tables: set[str] = set()
+    for name in pipeline.schema_names:
+        for table in pipeline.schemas[name].data_tables(include_incomplete=True):
+            if "user_id" in (table.get("columns") or {}):
+                tables.add(table["name"])
+    return sorted(tables)
+
+
 def delete_user_rows(pipeline: dlt.Pipeline, user_id: str) -> dict[str, int]:
-    """Delete every row of one user from every table of the dataset that has a ``user_id`` column."""
+    """Delete every row of one user from every table of the dataset that has a ``user_id`` column
+    (a table the schema knows but no load has created yet is skipped)."""
     removed: dict[str, int] = {}
-    try:
-        with pipeline.sql_client() as client:
-            schema = client.fully_qualified_dataset_name(quote=False).split(".")[-1]
-            with client.execute_query(
-                "SELECT table_name FROM information_schema.columns WHERE table_schema = %s AND column_name = 'user_id'",
-                schema,
-            ) as cursor:
-                tables = sorted({row[0] for row in cursor.fetchall()})
-            for table in tables:
-                qualified = client.make_qualified_table_name(table)
+    tables = user_tables(pipeline)
+    if not tables:
+        return removed
+    with pipeline.sql_client() as client:
+        for table in tables:
+            qualified = client.make_qualified_table_name(table)
+            try:
                 with client.execute_query(f"SELECT COUNT(*) FROM {qualified} WHERE user_id = %s", user_id) as cursor:
                     count = int(cursor.fetchall()[0][0])
-                if count:
-                    client.execute_sql(f"DELETE FROM {qualified} WHERE user_id = %s", user_id)
-                removed[table] = count
-    except DatabaseUndefinedRelation:
-        return removed
+            except Exception as exc:
+                if is_missing_relation(exc):
+                    continue
+                raise
+            if count:
+                client.execute_sql(f"DELETE FROM {qualified} WHERE user_id = %s", user_id)
+            removed[table] = count
     return removed
+
+
+def rows_per_user(pipeline: dlt.Pipeline, tables: Iterable[str], user_ids: Iterable[str]) -> dict[str, int]:
+    """Rows of each user summed over ``tables``, one grouped query per table on one connection: how a
+    batched load of many users' archives tells each user's new rows (a missing table counts 0)."""
+    users = sorted(set(user_ids))
+    totals = dict.fromkeys(users, 0)
+    if not users:
+        return totals
+    marks = ", ".join(["%s"] * len(users))
+    with pipeline.sql_client() as client:
+        for table in tables:
+            sql = (f"SELECT user_id, COUNT(*) FROM {client.make_qualified_table_name(table)} "
+                   f"WHERE user_id IN ({marks}) GROUP BY user_id")
+            try:
+                with client.execute_query(sql, *users) as cursor:
+                    for user_id, count in cursor.fetchall():
+                        totals[user_id] += int(count)
+            except Exception as exc:
+                if not is_missing_relation(exc):
+                    raise
+    return totals
 
 
 def tables_holding_user(pipeline: dlt.Pipeline, tables: Iterable[str], user_id: str) -> set[str] | None:
@@ -127,19 +162,26 @@ def remove_repeated_rows(pipeline: dlt.Pipeline, tables: Iterable[str]) -> dict[
     return {t: n for t, n in removed.items() if n}
 
 
-def previous_snapshots(pipeline: dlt.Pipeline, tables: Iterable[str], user_id: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Rows of follower/following tables already loaded for one user, on one connection (a missing
-    table gives no rows)."""
-    out: dict[str, list[tuple[Any, ...]]] = {}
+def previous_snapshots(pipeline: dlt.Pipeline, tables: Iterable[str], user_ids: Sequence[str]
+                       ) -> dict[str, dict[str, list[tuple[Any, ...]]]]:
+    """Rows of follower/following tables already loaded, per table and user, for several users on one
+    connection (a load of many users' archives would otherwise open one per user); a missing table
+    gives no rows."""
+    out: dict[str, dict[str, list[tuple[Any, ...]]]] = {}
     with pipeline.sql_client() as client:
         for table in tables:
-            sql = (f"SELECT username, followed_at, first_seen_at, last_seen_at "
-                   f"FROM {client.make_qualified_table_name(table)} WHERE user_id = %s")
-            try:
-                with client.execute_query(sql, user_id) as cursor:
-                    out[table] = [tuple(row) for row in cursor.fetchall()]
-            except Exception as exc:
-                if not is_missing_relation(exc):
-                    raise
-                out[table] = []
+            by_user: dict[str, list[tuple[Any, ...]]] = out.setdefault(table, {})
+            for at in range(0, len(user_ids), 500):  # bounded IN lists
+                chunk = list(user_ids[at:at + 500])
+                sql = (f"SELECT user_id, username, followed_at, first_seen_at, last_seen_at "
+                       f"FROM {client.make_qualified_table_name(table)} "
+                       f"WHERE user_id IN ({', '.join(['%s'] * len(chunk))})")
+                try:
+                    with client.execute_query(sql, *chunk) as cursor:
+                        for row in cursor.fetchall():
+                            by_user.setdefault(row[0], []).append(tuple(row[1:]))
+                except Exception as exc:
+                    if not is_missing_relation(exc):
+                        raise
+                    break
     return out

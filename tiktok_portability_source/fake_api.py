@@ -156,6 +156,7 @@ class FakeConfig:
     allow_cancel_downloading: bool = True
     reject_add_while_pending: bool = False
     rate_limit_per_minute: int | None = None  # sliding one-minute window per endpoint (per app)
+    rate_limit_window_seconds: float = 60.0  # the window's length (shorter in tests that must be quick)
     retry_after: str | None = None  # Retry-After on 429 ("0" allowed); None: header absent
     webhook_url: str | None = None  # POST signed webhooks here
     webhook_duplicates: int = 0  # send each webhook this many extra times
@@ -175,6 +176,7 @@ class CallRecord(NamedTuple):
     status: int
     open_id: str | None
     error: str | None  # error code (portability code or OAuth ``error``); None on success
+    at: float = 0.0  # fake-clock time the request arrived (rate assertions)
 
 
 @dataclass
@@ -395,6 +397,8 @@ class FakeTikTok:
         self._faults: list[_Fault] = []
         self._windows: dict[str, collections.deque[float]] = {}
         self.calls: list[CallRecord] = []
+        self.in_flight = 0  # requests being answered right now (not counting streamed bodies)
+        self.max_in_flight = 0  # the most answered at once: did the client work concurrently?
         self.webhook_deliveries: list[WebhookDelivery] = []
         # webhook worker
         self._wh_cond = threading.Condition()
@@ -592,13 +596,18 @@ class FakeTikTok:
         path = environ.get("PATH_INFO") or "/"
         log_id = self._new_log_id()
         ctx = _Ctx(environ, method, path, None, {}, b"", log_id)
+        arrived = self.now()
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             resp = self._dispatch(ctx)
         except Exception:  # pragma: no cover - a bug in the fake; answer like a server would
             logger.exception("fake TikTok API: unhandled error on %s %s", method, path)
             resp = self._envelope_error(ctx, 500, "internal_error", "Internal error.")
         with self._lock:
-            self.calls.append(CallRecord(path, method, resp.status, ctx.open_id, resp.error))
+            self.in_flight -= 1
+            self.calls.append(CallRecord(path, method, resp.status, ctx.open_id, resp.error, arrived))
         logger.debug("fake TikTok API %s %s -> %s %s", method, path, resp.status, resp.error or "")
         headers = list(resp.headers)
         names = {k.lower() for k, _ in headers}
@@ -742,7 +751,7 @@ class FakeTikTok:
             return False
         now = self.now()
         window = self._windows.setdefault(endpoint, collections.deque())
-        while window and window[0] <= now - 60.0:
+        while window and window[0] <= now - self.config.rate_limit_window_seconds:
             window.popleft()
         if len(window) >= limit:
             return True

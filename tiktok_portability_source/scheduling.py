@@ -7,8 +7,10 @@ retry, log and partition by user, with the load done by its own dlt integration.
 1. ``advance(service, users, stop_before="download" | "load")``: one ``Syncer`` step per user that
    stops before downloading (a sensor tick: short, no big transfer) or before loading (a worker).
 2. ``to_load(service)``: users whose latest request is ready or downloaded: request a run for them.
-3. ``source_for(transfer)``: the ``tiktok_portability`` dlt source for that downloaded archive, to be
-   run by the orchestrator (dagster-dlt's ``DagsterDltResource.run``, dlt's ``PipelineTasksGroup``).
+3. ``start_load(service, transfer)``: counts the load attempt and returns the ``tiktok_portability`` dlt
+   source for that downloaded archive (``source_for``), to be run by the orchestrator (dagster-dlt's
+   ``DagsterDltResource.run``, dlt's ``PipelineTasksGroup``); ``load_failed`` records why a run failed.
+   After ``max_load_attempts`` (default 3) the transfer is ``failed`` and no more runs are requested.
 4. ``finish(service, transfer)``: the ``Syncer``'s own load step, confirmed against the destination
    (the archive's row in ``archives``): the transfer becomes ``loaded``, its archive is removed and
    ``export_requests`` is updated, exactly as after ``sync``.
@@ -19,7 +21,6 @@ history in the destination (``_dlt_pipeline_state``), so any worker can run any 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,14 +31,17 @@ import dlt
 from . import settings, tiktok_portability
 from .auth import TokenStore
 from .destination import is_missing_relation
-from .errors import ReauthorizationRequired
+from .errors import redact_every_record
 from .loader import TABLES, LoadFailed, make_pipeline
-from .transfers import DOWNLOADED, IN_FLIGHT, LOADED, READY, Outcome, StopBefore, Transfer
+from .transfers import DOWNLOADED, IN_FLIGHT, READY, Outcome, StopBefore, Transfer
 
 if TYPE_CHECKING:
     from dlt.extract.source import DltSource
 
     from .api import ApiService
+
+# an orchestrator attaches its log handlers after importing this module: mask secrets at the source
+redact_every_record()
 
 # configuration of an orchestrated pipeline (the CLI's --destination / --duckdb / --dataset / --pipelines-dir)
 ENV_DESTINATION = "TIKTOK_PORTABILITY_DESTINATION"
@@ -88,14 +92,10 @@ def scheduled_users(token_store: str | os.PathLike[str] | None = None) -> list[s
 def advance(service: ApiService, users: Sequence[str] | None = None, *, stop_before: StopBefore = "load",
             poll_now: bool = False) -> list[Outcome]:
     """One sync step per user (add / check / download) that never loads and never writes to the
-    destination: safe in a sensor tick while a load of another user is running."""
-    outcomes = []
-    for open_id in service.users() if users is None else users:
-        try:
-            outcomes.append(service.syncer.step(open_id, poll_now=poll_now, stop_before=stop_before))
-        except ReauthorizationRequired as exc:
-            outcomes.append(Outcome(open_id, "stopped", str(exc)))
-    return outcomes
+    destination: safe in a sensor tick while a load of another user is running. Users are stepped
+    ``workers`` at a time under the shared rate limit, as in ``sync``."""
+    return service.step_users(service.users() if users is None else users, poll_now=poll_now,
+                              stop_before=stop_before)
 
 
 def _latest_in_flight(service: ApiService, users: Sequence[str] | None) -> dict[str, Transfer]:
@@ -123,6 +123,23 @@ def source_for(transfer: Transfer) -> DltSource:
     if transfer.state != DOWNLOADED or not transfer.archive_path:
         raise LoadFailed(f"request {transfer.request_id} of {transfer.open_id} is {transfer.state}, not downloaded")
     return tiktok_portability(archives=[transfer.archive_input()])
+
+
+def start_load(service: ApiService, transfer: Transfer, *, count: bool = True) -> DltSource:
+    """``source_for`` that first counts the load attempt (``count=False`` for a run that loads only some
+    tables). Raises ``LoadFailed`` once ``max_load_attempts`` were used: the transfer is then ``failed``
+    and ``to_load`` no longer offers it, so a broken export stops being retried on every tick."""
+    if count and not service.syncer.begin_load(transfer):
+        raise LoadFailed(f"{transfer.open_id}: request {transfer.request_id} {transfer.error}")
+    return source_for(transfer)
+
+
+def load_failed(service: ApiService, transfer: Transfer, exc: BaseException | str) -> None:
+    """The orchestrator's load of ``start_load``'s source raised: record why (and give up after the last
+    attempt), so the reason is in ``status`` and ``export_requests``, not only in the run's log."""
+    current = service.transfers.get(transfer.local_id) or transfer
+    service.syncer.load_failed(current, exc)
+    service.record_requests()
 
 
 def rows_written(pipeline: dlt.Pipeline, open_id: str, archive_sha256: str | None) -> int | None:
@@ -153,26 +170,25 @@ def rows_written(pipeline: dlt.Pipeline, open_id: str, archive_sha256: str | Non
 
 
 def finish(service: ApiService, transfer: Transfer) -> Outcome:
-    """After the orchestrator loaded ``source_for(transfer)``: the ``Syncer``'s load step with the load
+    """After the orchestrator loaded ``start_load(transfer)``: the ``Syncer``'s load step with the load
     confirmed in the destination, so the transfer ends exactly as after ``sync`` (``loaded``, rows
     counted, archive removed unless ``keep_archives``, ``export_requests`` updated).
 
-    Raises ``LoadFailed`` unless the transfer ended ``loaded`` (an archive missing from the destination
-    leaves the transfer ``failed``, as a failed load does under ``sync``)."""
+    Raises ``LoadFailed`` unless the transfer ended ``loaded``. An archive missing from the destination
+    counts as a failed load attempt (``failed`` after the last one, as under ``sync``)."""
     pipeline = service.pipeline
-
-    def confirm(loaded: Transfer) -> int:
-        rows = rows_written(pipeline, loaded.open_id, loaded.archive_sha256)
-        if rows is None:
-            raise LoadFailed(f"archive {loaded.archive_sha256} of request {loaded.request_id} is not in the destination")
-        return rows
-
+    current = service.transfers.get(transfer.local_id) or transfer
     try:
-        outcome = dataclasses.replace(service.syncer, load=confirm).step(transfer.open_id)
-    except ReauthorizationRequired as exc:
-        outcome = Outcome(transfer.open_id, "stopped", str(exc))
+        if current.state != DOWNLOADED:
+            raise LoadFailed(f"{current.state}: {current.error or 'not a downloaded export'}")
+        rows = rows_written(pipeline, current.open_id, current.archive_sha256)
+        if rows is None:
+            service.syncer.load_failed(current, f"archive {current.archive_sha256} of request "
+                                                f"{current.request_id} is not in the destination")
+            raise LoadFailed(f"{current.state}: {current.error}")
+        service.syncer.loaded(current, rows)
+    except LoadFailed as exc:
+        raise LoadFailed(f"{transfer.open_id}: request {transfer.request_id} not loaded ({exc})") from None
     finally:
         service.record_requests()
-    if outcome.state != LOADED:
-        raise LoadFailed(f"{transfer.open_id}: request {transfer.request_id} not loaded ({outcome.state}): {outcome.message}")
-    return outcome
+    return service.syncer.describe(current)

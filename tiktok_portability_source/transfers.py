@@ -27,6 +27,7 @@ from typing import Any, Literal
 from . import ArchiveInput, settings
 from .archive import file_sha256
 from .client import PortabilityClient
+from .crash import CRASH_ENV, crash_point as _crash_point  # noqa: F401 (CRASH_ENV: the tests' import)
 from .errors import AmbiguousAddError, APIError, DownloadError, ReauthorizationRequired, TikTokError
 from .filestore import JsonFile
 
@@ -39,7 +40,6 @@ NEEDS_ATTENTION = frozenset({ADD_UNKNOWN, FAILED})
 POLL_FIRST_SECONDS, POLL_MAX_SECONDS = 10, 300
 
 StopBefore = Literal["download", "load"]
-CRASH_ENV = "TIKTOK_PORTABILITY_CRASH_AT"  # test hook: die right after a named step is persisted
 
 
 def utcnow() -> datetime:
@@ -48,13 +48,6 @@ def utcnow() -> datetime:
 
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).isoformat() if value else None
-
-
-def _crash_point(name: str) -> None:
-    """Let the crash-safety tests kill the process at an exact point (never set in production)."""
-    if os.environ.get(CRASH_ENV) == name:
-        log.error("crash point %s reached (%s is set): exiting", name, CRASH_ENV)
-        os._exit(137)
 
 
 @dataclass
@@ -80,6 +73,7 @@ class Transfer:
     loaded_at: str | None = None
     error: str | None = None
     updated_at: str | None = None
+    load_attempts: int = 0  # loads started for this archive; see Syncer.begin_load
 
     @property
     def finished(self) -> bool:
@@ -107,6 +101,11 @@ class TransferStore:
 
     def for_user(self, open_id: str) -> list[Transfer]:
         return [t for t in self.all() if t.open_id == open_id]
+
+    def get(self, local_id: str) -> Transfer | None:
+        """The stored version of one transfer (another worker may have moved it on)."""
+        stored = self._all().get(local_id)
+        return Transfer(**stored) if stored else None
 
     def by_request_id(self, request_id: int) -> Transfer | None:
         return next((t for t in self.all() if t.request_id == request_id), None)
@@ -180,6 +179,7 @@ class Syncer:
     keep_archives: bool = False
     clock: Callable[[], datetime] = utcnow
     is_revoked: Callable[[str], bool] = field(default=lambda open_id: False)
+    max_load_attempts: int = 3
 
     # -- one user -----------------------------------------------------------------------------
     def step(self, open_id: str, *, poll_now: bool = False, stop_before: StopBefore | None = None) -> Outcome:
@@ -252,6 +252,7 @@ class Syncer:
             due = datetime.fromisoformat(history[-1].created_at) + self.min_interval
             if self.clock() < due:
                 return Outcome(open_id, "scheduled", f"next request due at {_iso(due)}", history[-1])
+        client.ensure_token()  # a due refresh runs before the intent is saved, so a kill during it leaves no `adding`
         transfer = Transfer(open_id, uuid.uuid4().hex, categories, self.data_format, grant, ADDING, _iso(self.clock()))
         self.transfers.save(transfer)  # intent first: a crash from here on never leads to a second Add
         try:
@@ -319,22 +320,72 @@ class Syncer:
         _crash_point("after_download")
 
     def _load(self, transfer: Transfer) -> None:
-        path = Path(transfer.archive_path or "")
-        if not path.exists() or file_sha256(path) != transfer.archive_sha256:
-            transfer.state, transfer.error = READY, "downloaded archive missing or changed; downloading again"
-            self.transfers.save(transfer)
+        if not self.archive_intact(transfer) or not self.begin_load(transfer):
+            if transfer.state == FAILED:
+                raise TikTokError(transfer.error or "load failed")
             return
         try:
-            transfer.rows_loaded = self.load(transfer)
+            rows = self.load(transfer)
         except Exception as exc:  # kept on disk for inspection; never a second Add
-            transfer.state, transfer.error = FAILED, f"load failed: {exc}"
+            self.load_failed(transfer, exc)
+            raise TikTokError(transfer.error or "load failed") from None
+        self.loaded(transfer, rows)
+
+    # -- the load step in parts: ``sync`` batches loads, orchestrators run the load themselves ------
+    def archive_intact(self, transfer: Transfer) -> bool:
+        """The downloaded archive is still there, unchanged; otherwise the transfer goes back to ``ready``."""
+        path = Path(transfer.archive_path or "")
+        if path.exists() and file_sha256(path) == transfer.archive_sha256:
+            return True
+        transfer.state, transfer.error = READY, "downloaded archive missing or changed; downloading again"
+        self.transfers.save(transfer)
+        return False
+
+    def begin_load(self, transfer: Transfer) -> bool:
+        """Count one load attempt before it starts (a worker killed mid-load still used it up); once
+        ``max_load_attempts`` are used the transfer is ``failed`` instead and False is returned, so a
+        permanently broken export stops coming back on every run or orchestrator tick."""
+        if transfer.load_attempts >= self.max_load_attempts:
+            last = transfer.error or ("the last attempt did not finish or record its error "
+                                      "(worker killed? see the orchestrator's log)")
+            transfer.state = FAILED
+            transfer.error = f"gave up after {transfer.load_attempts} load attempts: {last}"
             self.transfers.save(transfer)
-            raise TikTokError(transfer.error) from None
+            log.warning("user %s: request %s %s", transfer.open_id, transfer.request_id, transfer.error)
+            return False
+        transfer.load_attempts += 1
+        self.transfers.save(transfer)
+        return True
+
+    def refund_attempt(self, transfer: Transfer) -> None:
+        """Take back an attempt that failed for a reason not of this export (a batch with a broken one)."""
+        transfer.load_attempts = max(0, transfer.load_attempts - 1)
+        self.transfers.save(transfer)
+
+    def load_failed(self, transfer: Transfer, exc: BaseException | str) -> None:
+        """Record why a load failed: ``downloaded`` again (next run retries) or, after the last attempt, ``failed``."""
+        attempts = max(transfer.load_attempts, 1)
+        transfer.load_attempts = attempts
+        if attempts >= self.max_load_attempts:
+            transfer.state = FAILED
+            transfer.error = f"load failed {attempts} time(s), giving up: {exc}"
+            log.warning("user %s: request %s %s", transfer.open_id, transfer.request_id, transfer.error)
+        else:
+            transfer.state = DOWNLOADED
+            transfer.error = f"load attempt {attempts}/{self.max_load_attempts} failed, will retry: {exc}"
+        self.transfers.save(transfer)
+
+    def loaded(self, transfer: Transfer, rows: int) -> None:
+        """The load is in the destination: ``loaded``, and the archive removed unless ``keep_archives``."""
+        transfer.rows_loaded = rows
         transfer.state, transfer.loaded_at, transfer.error = LOADED, _iso(self.clock()), None
-        if not self.keep_archives:
-            path.unlink(missing_ok=True)
+        if not self.keep_archives and transfer.archive_path:
+            Path(transfer.archive_path).unlink(missing_ok=True)
             transfer.archive_path = None
         self.transfers.save(transfer)
+
+    def describe(self, transfer: Transfer) -> Outcome:
+        return self._describe(transfer)
 
     def _describe(self, transfer: Transfer) -> Outcome:
         messages = {
