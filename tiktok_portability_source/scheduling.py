@@ -108,8 +108,10 @@ def _latest_in_flight(service: ApiService, users: Sequence[str] | None) -> dict[
 
 
 def to_load(service: ApiService, users: Sequence[str] | None = None) -> list[Transfer]:
-    """Each user's in-flight transfer that is ready to download or downloaded: worth a load run."""
-    return [t for t in _latest_in_flight(service, users).values() if t.state in (READY, DOWNLOADED)]
+    """Each user's in-flight transfer that is ready to download or downloaded: worth a load run. By
+    user, so a sensor asks for runs in the same order whichever concurrent step finished first."""
+    latest = _latest_in_flight(service, users)
+    return [latest[u] for u in sorted(latest) if latest[u].state in (READY, DOWNLOADED)]
 
 
 def downloaded(service: ApiService, open_id: str) -> Transfer | None:
