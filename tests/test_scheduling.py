@@ -195,3 +195,22 @@ def test_orchestrator_log_handlers_added_later_never_see_a_token():
     text = stream.getvalue()
     assert "refresh with" in text and "failed" in text
     assert "rft.abcdefghijklmnop1234" not in text and "opaque-client-secret-1234" not in text
+
+
+def test_export_requests_are_recorded_even_when_a_killed_run_left_a_package(tmp_path, fake, service):
+    """dlt's run() with a pending package loads only that package: the request table would stay stale."""
+    from dataclasses import asdict
+
+    from tiktok_portability_source import export_requests
+
+    scheduling.advance(service, stop_before="download")
+    service.record_requests()  # the dataset exists, with both requests ready
+    stale = [{**asdict(t), "state": "adding"} for t in service.transfers.all()]
+    service.pipeline.extract(export_requests(stale))  # what a run killed before its normalize leaves
+    assert service.pipeline.list_extracted_load_packages()
+
+    scheduling.advance(service, ["amy"], stop_before="load")
+    service.record_requests()
+    states = sql(tmp_path / "s.duckdb", "SELECT user_id, state FROM tiktok.export_requests ORDER BY user_id")
+    assert states == [("amy", "downloaded"), ("ben", "ready")]
+    assert not service.pipeline.list_extracted_load_packages() and not service.pipeline.list_normalized_load_packages()

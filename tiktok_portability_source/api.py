@@ -24,7 +24,7 @@ from .auth import OAuthClient, TokenManager, TokenStore, authorize_url, catch_re
 from .client import PortabilityClient
 from .config import ApiConfig
 from .errors import ReauthorizationRequired, TikTokError
-from .loader import load_archives
+from .loader import finish_pending, load_archives
 from .transfers import DOWNLOADED, Outcome, StopBefore, Syncer, Transfer, TransferStore, utcnow
 from .webhooks import WebhookEvent
 
@@ -268,6 +268,8 @@ class ApiService:
         """Upsert every transfer into ``export_requests`` (small; one load per sync that changed one)."""
         transfers = [asdict(t) for t in self.transfers.all() if t.request_id is not None or t.state != "adding"]
         if transfers and transfers != self._recorded:  # a pipeline run costs ~1 s: skip when nothing moved
+            # dlt's run() with a package a killed run left behind loads only that one and drops these rows
+            finish_pending(self.pipeline)
             self.pipeline.run(export_requests(transfers))
             self._recorded = transfers
 
