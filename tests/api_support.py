@@ -6,12 +6,15 @@ Nothing here talks to the real TikTok: every URL is ``http://127.0.0.1:<port>``.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import hashlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ from typing import Any
 
 import duckdb
 import httpx
+import pyarrow.parquet as pq
 
 from tiktok_portability_source.api import ApiService
 from tiktok_portability_source.config import ApiConfig
@@ -216,3 +220,37 @@ def user_tables(db_path: Path) -> list[str]:
     """Every table of the dataset that carries a user_id column."""
     return [r[0] for r in sql(db_path, "SELECT DISTINCT table_name FROM information_schema.columns "
                                        "WHERE table_schema = ? AND column_name = 'user_id' ORDER BY 1", DATASET)]
+
+
+# --- leak scans: every place a secret or a name could have ended up ---------------------------
+
+
+def decoded_files(root: Path, skip: set[Path]) -> dict[Path, str]:
+    """Every file under ``root`` as text, gzip members and parquet tables opened up."""
+    out = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p not in skip):
+        raw = path.read_bytes()
+        texts = [raw.decode("latin-1")]
+        if raw[:2] == b"\x1f\x8b":
+            texts.append(gzip.decompress(raw).decode("latin-1"))
+        if raw[:4] == b"PAR1":
+            texts.append(repr(pq.read_table(path).to_pylist()))
+        out[path] = "\n".join(texts)
+    return out
+
+
+def database_dump(db: Path) -> str:
+    """Every value of every table in every schema, with dlt's compressed state decoded."""
+    parts = []
+    with duckdb.connect(str(db), read_only=True) as con:
+        tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables ORDER BY 1, 2").fetchall()
+        assert ("tiktok", "_dlt_pipeline_state") in tables
+        for schema, table in tables:
+            rows = con.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall()
+            parts.append(f"{schema}.{table}: {rows!r}")
+            if table == "_dlt_pipeline_state":
+                for (state,) in con.execute(f'SELECT state FROM "{schema}"."{table}"').fetchall():
+                    decoded = json.loads(zlib.decompress(base64.b64decode(state)))
+                    assert decoded["_state_version"] >= 1  # really decoded (sources hold the per-user windows)
+                    parts.append(json.dumps(decoded))
+    return "\n".join(parts)

@@ -4,19 +4,13 @@ webhooks, token rotation and a hunt for leaked secrets."""
 
 from __future__ import annotations
 
-import base64
-import gzip
-import json
 import logging
-import zlib
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-import duckdb
-import pyarrow.parquet as pq
 import pytest
-from api_support import ALL_ONGOING, ALL_SINGLE, ApiEnv, sql, start_env, stop_env
+from api_support import ALL_ONGOING, ALL_SINGLE, ApiEnv, database_dump, decoded_files, sql, start_env, stop_env
 
 from tiktok_portability_source.fake_api import FakeConfig
 from tiktok_portability_source.fake_archives import DEMO_SIZES
@@ -382,37 +376,6 @@ def test_expired_access_token_is_refreshed_and_rotation_persisted(tmp_path: Path
 # --- 9. no token or secret value appears anywhere but the token store ------------------------------
 
 
-def _decoded_files(root: Path, skip: set[Path]) -> dict[Path, str]:
-    """Every file under ``root`` as text, gzip members and parquet tables opened up."""
-    out = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p not in skip):
-        raw = path.read_bytes()
-        texts = [raw.decode("latin-1")]
-        if raw[:2] == b"\x1f\x8b":
-            texts.append(gzip.decompress(raw).decode("latin-1"))
-        if raw[:4] == b"PAR1":
-            texts.append(repr(pq.read_table(path).to_pylist()))
-        out[path] = "\n".join(texts)
-    return out
-
-
-def _database_dump(db: Path) -> str:
-    """Every value of every table in every schema, with dlt's compressed state decoded."""
-    parts = []
-    with duckdb.connect(str(db), read_only=True) as con:
-        tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables ORDER BY 1, 2").fetchall()
-        assert ("tiktok", "_dlt_pipeline_state") in tables
-        for schema, table in tables:
-            rows = con.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall()
-            parts.append(f"{schema}.{table}: {rows!r}")
-            if table == "_dlt_pipeline_state":
-                for (state,) in con.execute(f'SELECT state FROM "{schema}"."{table}"').fetchall():
-                    decoded = json.loads(zlib.decompress(base64.b64decode(state)))
-                    assert decoded["_state_version"] >= 1  # really decoded (sources hold the per-user windows)
-                    parts.append(json.dumps(decoded))
-    return "\n".join(parts)
-
-
 def test_no_token_value_appears_anywhere(tmp_path: Path, request: pytest.FixtureRequest,
                                          caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]):
     for name in (None, "tiktok_portability_source", "dlt", "httpx", "httpcore", "urllib3"):
@@ -457,10 +420,10 @@ def test_no_token_value_appears_anywhere(tmp_path: Path, request: pytest.Fixture
         "stdout/stderr of the test process": captured.out + captured.err,
         "cli sync output": cli_sync.stdout + cli_sync.stderr,
         "cli status output": cli_status.stdout + cli_status.stderr,
-        "duckdb tables and decoded dlt state": _database_dump(env.db),
+        "duckdb tables and decoded dlt state": database_dump(env.db),
     }
     skip = {env.token_store}
-    places.update({str(p.relative_to(tmp_path)): text for p, text in _decoded_files(tmp_path, skip).items()})
+    places.update({str(p.relative_to(tmp_path)): text for p, text in decoded_files(tmp_path, skip).items()})
     assert any("pipelines" in name for name in places) and any("transfers.json" in name for name in places)
     found = [(where, secret[:8] + "…") for where, text in places.items() for secret in secrets if secret in text]
     assert found == []

@@ -17,9 +17,8 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
-from api_support import ALL_ONGOING, start_env, stop_env
+from api_support import ALL_ONGOING, database_dump, decoded_files, start_env, stop_env
 from conftest import sql
-from test_api_e2e import _database_dump, _decoded_files
 
 from tiktok_portability_source.auth import TokenStore
 from tiktok_portability_source.errors import (
@@ -74,8 +73,8 @@ def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[
 
 def everything(tmp: Path, db: str, *outputs: subprocess.CompletedProcess[str]) -> dict[str, str]:
     """Every place a value could end up: tables and decoded state, pipeline files, command output."""
-    places = {"tables and dlt state": _database_dump(tmp / f"{db}.duckdb")}
-    places.update({str(p): text for p, text in _decoded_files(tmp / f"{db}-pipelines", set()).items()})
+    places = {"tables and dlt state": database_dump(tmp / f"{db}.duckdb")}
+    places.update({str(p): text for p, text in decoded_files(tmp / f"{db}-pipelines", set()).items()})
     places.update({f"output {i}": o.stdout + o.stderr for i, o in enumerate(outputs)})
     return places
 
@@ -249,7 +248,7 @@ def test_api_sync_honours_the_controls(tmp_path):
         assert result.returncode == 0, result.stdout + result.stderr
         assert env.count("followers", "priv-user") > 0
         history = env.builder.history("priv-user")
-        assert leaks({"db": _database_dump(env.db)}, third_parties(history) | {KEY}, HANDLE) == []
+        assert leaks({"db": database_dump(env.db)}, third_parties(history) | {KEY}, HANDLE) == []
         assert sql(env.db, "SELECT COUNT(content) FROM tiktok.direct_messages")[0][0] == 0
         status = env.cli("status", env={KEY_ENV: KEY})
         assert status.returncode == 0, status.stderr
