@@ -286,6 +286,16 @@ def test_large_watch_history_travels_in_batches(tmp_path, new_pipeline):
     assert result.after["watch_history"] == archive.expected["watch_history"] == 30_000
 
 
+def test_a_load_leaves_the_duckdb_file_closed_and_checkpointed(tmp_path, new_pipeline):
+    """The file stays open for the whole load (one checkpoint instead of one per step) and is closed at
+    its end: no write-ahead log is left and an analyst can open the file at once."""
+    archive = UserHistory("user_a", seed=5).export(tmp_path / "in", at=AT, family="B")
+    load_archives(new_pipeline(), [archive.path])
+    assert not (tmp_path / "t.duckdb.wal").exists()
+    assert sql(tmp_path / "t.duckdb", "SELECT COUNT(*) FROM tiktok.watch_history")[0][0] == \
+        archive.expected["watch_history"] > 0
+
+
 def test_several_exports_in_one_load_keep_the_follower_history(tmp_path, new_pipeline):
     history = UserHistory("user_a", seed=18)
     exports = [history.export(tmp_path / "in", at=AT - timedelta(days=d), family="B") for d in (200, 100, 0)]

@@ -79,6 +79,35 @@ def test_blocks_cut_between_items_and_pyarrow_reads_them(tmp_path, monkeypatch):
     assert rows_of(archive.path) == expected
 
 
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+@pytest.mark.parametrize("block_bytes", [1, 5000, 1 << 16])
+def test_spans_cover_the_list_exactly_and_cut_only_between_items(tmp_path, monkeypatch, eol, block_bytes):
+    """Workers read blocks from ``spans``: joined with the commas between them they give back the whole
+    list, every block is whole items, and an item bigger than a block (a long title) stays whole."""
+    items = [dict(item, Title="] ],\n{ [" * (3000 if n % 7 == 0 else 1)) for n, item in enumerate(WATCH * 20)]
+    path = _write_json(tmp_path, json.dumps(_doc(items), indent=2).replace("\n", eol))
+    monkeypatch.setattr(settings, "JSON_INLINE_BYTES", 0)
+    (watch,) = lazy_lists(path)
+    spans = list(watch.spans(block_bytes))
+    assert b",".join(watch.read(span) for span in spans) == watch.read((0, watch.length))
+    blocks = list(watch.blocks(block_bytes))
+    assert [archive_module.parse_items(b, "t") for b in blocks] and \
+        [i for b in blocks for i in archive_module.parse_items(b, "t")] == items
+    assert len(blocks) > (10 if block_bytes < 1 << 16 else 1)
+    expected = whole_document(path, monkeypatch)
+    monkeypatch.setattr(settings, "JSON_INLINE_BYTES", 0)
+    monkeypatch.setattr(archive_module, "_BLOCK_BYTES", block_bytes)
+    assert rows_of(path) == expected and len(expected["watch_history"]) == len(items)
+
+
+def test_a_list_of_non_objects_is_one_block(tmp_path):
+    interior = json.dumps([f"tag {n}]" for n in range(5000)], indent=2)[1:-1].encode()
+    (tmp_path / "list").write_bytes(interior)
+    tags = LazyList(tmp_path / "list", 0, len(interior), "t")
+    assert tags.separator is None and list(tags.spans(100)) == [(0, tags.length)]
+    assert archive_module.parse_items(next(tags.blocks(100)), "t") == [f"tag {n}]" for n in range(5000)]
+
+
 def _write_json(tmp_path: Path, text: str, name: str = "user_data_tiktok.json") -> Path:
     path = tmp_path / name
     path.write_bytes(text.encode())

@@ -753,6 +753,7 @@ _LIST_OPEN = re.compile(rb"\[[ \t\r]*\n")  # an array whose "[" ends a line (nev
 _LAZY_MARK = "\x00tiktok-portability-lazy-{}:"  # with a random nonce: a string in the data cannot pose as one
 _READ_BYTES = 8 << 20
 _BLOCK_BYTES = 8 << 20  # one block of a big list: ~60k watch rows, ~60 MB while being read
+_SEARCH_BYTES = 1 << 16  # read at a time when looking for where to cut a block
 
 
 class _NotSplittable(Exception):
@@ -931,7 +932,7 @@ def _split_json(read: Callable[[int], bytes], spool: _Spool | None, inline_limit
         length = 0
         where: int | None = None  # set once the array is known to be big
         while True:
-            end = buf.find(close, start)
+            end = _find_closing(buf, close, start)
             piece = buf[start:end] if end >= 0 else buf[start:max(start, len(buf) - len(close) + 1)]
             length += len(piece)
             if where is None:
@@ -959,6 +960,18 @@ def _split_json(read: Callable[[int], bytes], spool: _Spool | None, inline_limit
             spans.append((where, length))
         pos = end + len(close)
     return bytes(skeleton), spans
+
+
+def _find_closing(buf: bytes, close: bytes, start: int) -> int:
+    """``buf.find(close, start)`` for a closing line ``b"\n<indentation>]"``, by its rare last byte:
+    ``find`` itself crawls through the document, where nearly every line starts with its first bytes."""
+    at = buf.find(b"]", start + len(close) - 1)
+    while at >= 0:
+        begin = at - len(close) + 1
+        if buf.startswith(close, begin):
+            return begin
+        at = buf.find(b"]", at + 1)
+    return -1
 
 
 def _attach_lazies(root: Any, lazies: list[LazyList], mark: str = "") -> Any:
@@ -1025,29 +1038,50 @@ class LazyList:
 
     def blocks(self, block_bytes: int | None = None) -> Iterator[bytes]:
         """The interior in pieces of whole items (each a valid JSON array body without brackets)."""
+        for span in self.spans(block_bytes):
+            data = self.read(span)
+            if data.strip():
+                yield data
+
+    def spans(self, block_bytes: int | None = None) -> Iterator[tuple[int, int]]:
+        """Where ``blocks`` cuts (start, end; relative to the interior), found by reading only around
+        each cut: the blocks themselves can then be read by the threads that parse them."""
         if not self:
             return
         block_bytes = block_bytes or _BLOCK_BYTES
-        sep = self.separator
-        with open(self.path, "rb") as handle:
-            handle.seek(self.offset)
-            left = self.length
-            carry = b""
-            while left > 0 or carry:
-                chunk = handle.read(min(block_bytes, left)) if left > 0 else b""
-                left -= len(chunk)
-                data = carry + chunk if carry else chunk
-                if left > 0:
-                    cut = data.rfind(sep) if sep is not None else -1
-                    if cut <= 0:  # no item boundary yet (or not an object list): read on
-                        carry = data
-                        continue
-                    yield data[:cut]
-                    carry = data[cut + 1:]
-                else:
-                    carry = b""
-                    if data.strip():
-                        yield data
+        start = 0
+        while (cut := self._next_cut(start, block_bytes)) >= 0:
+            yield start, cut
+            start = cut + 1  # after the comma: the next item's line
+        yield start, self.length
+
+    def _next_cut(self, start: int, block_bytes: int) -> int:
+        """The last item separator before ``start + block_bytes`` (an item bigger than that: the last one
+        in the next stretch that has one); -1 when the rest of the list is one block."""
+        if self.separator is None:  # not a list of objects: one block
+            return -1
+        low, limit = start + 1, start + block_bytes
+        while limit < self.length:
+            cut = self._last_separator(low, limit)
+            if cut >= 0:
+                return cut
+            low, limit = limit - len(self.separator) + 1, limit + max(block_bytes, _SEARCH_BYTES)
+        return -1
+
+    def _last_separator(self, low: int, high: int) -> int:
+        """Offset of the last item separator lying wholly in [low, high), or -1; read backwards in steps."""
+        assert self.separator is not None
+        while high - low >= len(self.separator):
+            begin = max(low, high - _SEARCH_BYTES)
+            found = self._read(begin, high - begin).rfind(self.separator)
+            if found >= 0:
+                return begin + found
+            high = begin + len(self.separator) - 1
+        return -1
+
+    def read(self, span: tuple[int, int]) -> bytes:
+        """The bytes of one of ``spans``."""
+        return self._read(span[0], span[1] - span[0])
 
     def item_batches(self) -> Iterator[list[Any]]:
         """The items as Python values, a block at a time (the slow, exact path)."""

@@ -6,8 +6,9 @@ A table that does not exist yet reads as empty.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import dlt
@@ -22,6 +23,19 @@ def is_missing_relation(exc: BaseException) -> bool:
     text = str(exc).lower()
     return isinstance(exc, DatabaseUndefinedRelation) or "does not exist" in text or "not found" in text
 
+
+@contextlib.contextmanager
+def kept_open(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """Keep a DuckDB destination's database file open for the whole block (a load).
+
+    dlt opens a connection for each step and client and closes it after; DuckDB closes the file with
+    its last connection, checkpointing it, and opens it again for the next: about a second per load.
+    One connection held meanwhile (dlt's own, so with the same settings) makes DuckDB do it once."""
+    if pipeline.destination.destination_name != "duckdb":
+        yield
+        return
+    with pipeline.sql_client():
+        yield
 
 
 def query(pipeline: dlt.Pipeline, sql_template: str, table: str, *params: Any) -> list[tuple[Any, ...]]:

