@@ -963,7 +963,7 @@ def _split_json(read: Callable[[int], bytes], spool: _Spool | None, inline_limit
 
 
 def _find_closing(buf: bytes, close: bytes, start: int) -> int:
-    """``buf.find(close, start)`` for a closing line ``b"\n<indentation>]"``, by its rare last byte:
+    """``buf.find(close, start)`` for a closing line (newline, indentation, ``]``), by its rare last byte:
     ``find`` itself crawls through the document, where nearly every line starts with its first bytes."""
     at = buf.find(b"]", start + len(close) - 1)
     while at >= 0:
