@@ -80,26 +80,34 @@ def corrupt_member_data(zip_bytes: bytes) -> bytes:
     return bytes(out)
 
 
-def set_flag(zip_bytes: bytes, bit: int) -> bytes:
-    """Set a general-purpose flag bit (0 = encrypted) in the local and central headers of every member."""
+def _patch_headers(zip_bytes: bytes, local_offset: int, central_offset: int,
+                   patch: Callable[[bytearray, int], None]) -> bytes:
+    """``patch(out, at)`` at one field of every member's local and central header."""
     out = bytearray(zip_bytes)
-    for sig, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+    for sig, offset in ((b"PK\x03\x04", local_offset), (b"PK\x01\x02", central_offset)):
         at = out.find(sig)
         while at >= 0:
-            out[at + offset] |= 1 << bit
+            patch(out, at + offset)
             at = out.find(sig, at + 4)
     return bytes(out)
+
+
+def set_flag(zip_bytes: bytes, bit: int) -> bytes:
+    """Set a general-purpose flag bit (0 = encrypted) in the local and central headers of every member."""
+
+    def flag(out: bytearray, at: int) -> None:
+        out[at] |= 1 << bit
+
+    return _patch_headers(zip_bytes, 6, 8, flag)
 
 
 def set_method(zip_bytes: bytes, method: int) -> bytes:
     """Claim another compression method in every header (e.g. 99 = AES, which zipfile cannot read)."""
-    out = bytearray(zip_bytes)
-    for sig, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
-        at = out.find(sig)
-        while at >= 0:
-            out[at + offset:at + offset + 2] = method.to_bytes(2, "little")
-            at = out.find(sig, at + 4)
-    return bytes(out)
+
+    def claim(out: bytearray, at: int) -> None:
+        out[at:at + 2] = method.to_bytes(2, "little")
+
+    return _patch_headers(zip_bytes, 8, 10, claim)
 
 
 def zip_bomb(path: Path, uncompressed: int) -> Path:
