@@ -230,7 +230,7 @@ SKIPPED = [
             "watch_history", "Your Activity › Watch History", "the items of VideoList are not objects"),
 ]
 UNSAFE = {"../../evil.txt": "a path leaving the archive (..); not read",
-          "/etc/user_data.json": "an absolute path; not read",
+          "\\etc\\user_data.json": "an absolute path; not read",  # a leading "/" is dropped (2022 TXT ZIPs)
           "C:\\Users\\x\\user_data.json": "an absolute path; not read",
           "TikTok_Data_1764547200/link.txt": "a symbolic link; not read"}
 

@@ -44,6 +44,7 @@ from . import settings
 from .layouts import (
     BY_TABLE,
     ENTITIES,
+    JsonPath,
     JSON_NAMES,
     METADATA_KEYS,
     NO_DATA_FILES,
@@ -74,6 +75,12 @@ class Section:
     path: str
     items: list[dict[str, Any]] | LazyList  # a LazyList when the list was too big to parse up front
     constants: dict[str, Any] = field(default_factory=dict)
+    unreadable: int = 0  # items (JSON) or lines (TXT) of this section that no row could be made of
+    report_as: str = ""  # the section's name in load_report (a DM thread reports as its file: no name)
+
+    @property
+    def report_path(self) -> str:
+        return self.report_as or self.path
 
 
 NO_TABLE = "no table reads this section"
@@ -213,16 +220,19 @@ class _ZipContainer(_Container):
         for info in infos:
             if info.is_dir():
                 continue
-            if info.filename in self.infos:
+            # 2022 TXT exports name every member from the root ("/Activity/Likes.txt"); nothing is ever
+            # extracted under a member's name, so the leading slash is no escape: it is dropped
+            name = info.filename.lstrip("/")
+            if name in self.infos:
                 raise ArchiveError(f"{self.display}: member {info.filename} appears twice; the ZIP is malformed "
                                    "or crafted, download the export again")
-            problem = _unsafe_name(info.filename) or (
+            problem = _unsafe_name(name) or (
                 "a symbolic link" if stat.S_ISLNK(info.external_attr >> 16) else None)
             if problem:
                 log.warning("%s: member %r is %s and was not read", self.display, info.filename, problem)
                 self.ignored.append(UnparsedSection(info.filename, 0, info.file_size, f"{problem}; not read"))
                 continue
-            self.infos[info.filename] = info
+            self.infos[name] = info
         total = sum(i.file_size for i in infos)
         if total > settings.MAX_TOTAL_BYTES:
             raise ArchiveError(f"{self.display}: {total} bytes uncompressed, over the {settings.MAX_TOTAL_BYTES}-byte "
@@ -354,7 +364,7 @@ def _unsafe_name(name: str) -> str | None:
     """Why a member name could escape an extraction folder (zip slip), or None. Nothing is extracted
     under a member's name, but such a member has no place in an export and is not read at all."""
     parts = name.replace("\\", "/").split("/")
-    if name.startswith(("/", "\\")) or _DRIVE.match(name):
+    if name.startswith("\\") or _DRIVE.match(name):  # a leading "/" was dropped: see _ZipContainer
         return "an absolute path"
     if ".." in parts:
         return "a path leaving the archive (..)"
@@ -532,6 +542,7 @@ def _from_root(source: Path, label: str, root: Any, sha256: str, epoch: datetime
         raise ArchiveError(f"{label}: expected a JSON object at the top, found {_kind(root)}")
     sections: dict[str, list[Section]] = {}
     claimed: set[tuple[str, str]] = set()
+    visited: set[tuple[str, JsonPath, tuple[str, str]]] = set()
     damaged: dict[str, UnparsedSection] = {}  # path -> a section skipped because of its shape
     for entity in ENTITIES:
         for spec in entity.json_paths:
@@ -544,8 +555,11 @@ def _from_root(source: Path, label: str, root: Any, sha256: str, epoch: datetime
                     if sub is None:
                         continue
                     place = (top[0], sub[0])
+                    if (entity.table, spec, place) in visited:  # "TikTok Live" and "Tiktok Live": one key
+                        continue
+                    visited.add((entity.table, spec, place))
                     path = f"{top[0]} › {sub[0]}"
-                    found = _json_sections(entity, spec.list_keys, sub[1], path, dict(spec.constants), damaged)
+                    found = _json_sections(entity, spec, sub[1], path, dict(spec.constants), damaged)
                     if found is None:
                         continue  # not this entity's shape: leave it for the unparsed report
                     claimed.add(place)
@@ -591,7 +605,7 @@ def _object_items(items: list[Any], damaged: dict[str, UnparsedSection], path: s
     return objects
 
 
-def _json_sections(entity: Entity, list_keys: tuple[str, ...], body: Any, path: str,
+def _json_sections(entity: Entity, spec: JsonPath, body: Any, path: str,
                    constants: dict[str, Any], damaged: dict[str, UnparsedSection]) -> list[Section] | None:
     """Sections of one entity in one sub-section body; ``None`` when the body is not that entity's.
     A body, list or item of the wrong JSON type skips the section (recorded in ``damaged``)."""
@@ -599,25 +613,34 @@ def _json_sections(entity: Entity, list_keys: tuple[str, ...], body: Any, path: 
         return []
     if not isinstance(body, dict):
         return _skip(damaged, path, body, f"expected an object, found {_kind(body)}")
-    for list_key in list_keys:
+    for list_key in spec.list_keys:
         value: Any = body
-        for part in list_key.split("/"):
+        for part in list_key.split("/") if list_key != "." else ():  # "." : the body itself is the map
             hit = _ci_get(value, part) if isinstance(value, dict) else None
             if hit is None:
                 break
             value = hit[1]
         else:
-            if _is_empty(value):
+            if _is_empty(value) or (list_key == "." and all(_is_empty(v) for v in value.values())):
                 return []
-            where = f"{path} › {list_key}"
+            where = path if list_key == "." else f"{path} › {list_key}"
             if entity.kind == "messages":
                 if not isinstance(value, dict):
                     return _skip(damaged, path, value, f"{list_key} is {_kind(value)}, expected an object of threads")
                 return _thread_sections(entity, value, path, damaged)
-            if entity.kind == "profile":
+            if entity.kind in ("profile", "settings"):
                 if not isinstance(value, dict):
                     return _skip(damaged, path, value, f"{list_key} is {_kind(value)}, expected an object")
-                return [Section(entity, path, [value], constants)]
+                items = [value] if entity.kind == "profile" else setting_items(value)
+                return [Section(entity, path, items, constants)]
+            if entity.split is not None and isinstance(value, str):  # "Food|Travel": one string
+                return [Section(entity, where, split_items(entity, [{list_key: value}]), constants)]
+            if spec.single and isinstance(value, dict):  # one record, written as itself (LocationData)
+                return [Section(entity, where, [value], constants)]
+            if spec.map_id is not None:
+                if not isinstance(value, dict):
+                    return _skip(damaged, path, value, f"{list_key} is {_kind(value)}, expected an object of items")
+                return [_map_section(entity, spec, value, where, constants, damaged)]
             if isinstance(value, LazyList):
                 # a big list is read later, in blocks: only its first item is looked at now
                 if value.first_char not in (b"{", b"n"):
@@ -627,9 +650,76 @@ def _json_sections(entity: Entity, list_keys: tuple[str, ...], body: Any, path: 
             if not isinstance(value, list):
                 return _skip(damaged, path, value, f"{list_key} is {_kind(value)}, expected a list")
             items = _object_items(value, damaged, path, list_key)
-            return [] if items is None else [Section(entity, where, items, constants)]
+            if items is None:
+                return []
+            return [Section(entity, where, split_items(entity, items), constants,
+                            unreadable=sum(1 for i in value if i is not None and not isinstance(i, dict)))]
     # "{}" or only metadata siblings: present but empty; anything else is not this entity's shape
     return None if any(norm_key(k) not in METADATA_KEYS for k in body) else []
+
+
+def setting_items(settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """A settings map as one item per setting; nested values (lists, maps) as compact JSON text."""
+    def whole(value: Any) -> Any:  # a long list inside a setting was left on disk: read it now
+        if isinstance(value, LazyList):
+            return [item for batch in value.item_batches() for item in batch]
+        raise TypeError
+
+    items = []
+    for key, value in settings.items():
+        try:
+            text = value if isinstance(value, str) or value is None else \
+                orjson.dumps(value, default=whole).decode()
+        except orjson.JSONEncodeError:  # nested deeper than orjson writes: the setting is kept, its value not
+            text = None
+        items.append({"Setting": key, "SettingKey": norm_key(key), "Value": text})
+    return items
+
+
+def split_items(entity: Entity, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One item per value of a column that lists several (``Food|Travel``); others unchanged."""
+    if entity.split is None:
+        return items
+    column_name, separator = entity.split
+    keys = set(next(c for c in entity.columns if c.name == column_name).norm_keys)
+    out: list[dict[str, Any]] = []
+    for item in items:
+        key = next((k for k in item if norm_key(k) in keys), None)
+        value = item.get(key) if key is not None else None
+        if not isinstance(value, str) or separator not in value:
+            out.append(item)
+            continue
+        out.extend({**item, key: part.strip()} for part in value.split(separator) if part.strip())
+    return out
+
+
+def _map_section(entity: Entity, spec: JsonPath, value: dict[str, Any], where: str, constants: dict[str, Any],
+                 damaged: dict[str, UnparsedSection]) -> Section:
+    """Items of an ``id -> item`` map (``WatchLiveMap``), each with its id; with ``spec.children``, the items
+    of that list inside every item instead (a LIVE's comments), each with the id of its parent."""
+    id_key = next(c.keys[0] for c in entity.columns if c.name == spec.map_id)
+    items: list[dict[str, Any]] = []
+    unreadable = 0
+    for map_id, item in value.items():
+        if not isinstance(item, dict):
+            unreadable += 1
+            continue
+        if all(_is_empty(v) for v in item.values()):
+            continue  # a placeholder entry ("-1": nothing watched)
+        if spec.children is None:
+            items.append({**item, id_key: map_id})
+            continue
+        found = _ci_get(item, spec.children)
+        children = found[1] if found else None
+        if isinstance(children, LazyList):  # a long list of comments was left on disk: read it now
+            children = [child for batch in children.item_batches() for child in batch]
+        if isinstance(children, list):
+            items.extend({**child, id_key: map_id} for child in children if isinstance(child, dict))
+            unreadable += sum(1 for child in children if child is not None and not isinstance(child, dict))
+    if unreadable:
+        log.warning("%s: %d items are not objects and were skipped", where, unreadable)
+    return Section(entity, where if spec.children is None else f"{where} › {spec.children}", items, constants,
+                   unreadable=unreadable)
 
 
 def _thread_sections(entity: Entity, threads: dict[str, Any], path: str,
@@ -638,6 +728,7 @@ def _thread_sections(entity: Entity, threads: dict[str, Any], path: str,
     out = []
     for key, items in threads.items():
         where = f"{path} › {key}"
+        unreadable = 0
         if _is_empty(items):
             continue
         if isinstance(items, LazyList):
@@ -648,11 +739,14 @@ def _thread_sections(entity: Entity, threads: dict[str, Any], path: str,
             _skip(damaged, where, items, f"the thread is {_kind(items)}, expected a list of messages")
             continue
         else:
+            raw_items = items
             items = _object_items(items, damaged, where, "the thread")
             if items is None:
                 continue
+            unreadable = sum(1 for i in raw_items if i is not None and not isinstance(i, dict))
         name = thread_name(key)
-        out.append(Section(entity, where, items, {"conversation": name, "is_group": is_group_name(name)}))
+        out.append(Section(entity, where, items, {"conversation": name, "is_group": is_group_name(name)},
+                           unreadable=unreadable, report_as=path))
     return out
 
 
@@ -1142,28 +1236,58 @@ def _from_txt(container: _Container, names: list[str], epoch: datetime | None) -
             records = parse_records(text)
             unparsed.append(UnparsedSection(name, len(records.records), len(data)))
             continue
-        sections.setdefault(entity.table, []).extend(_txt_sections(entity, name, text))
+        found = _txt_sections(entity, name, text)
+        if found is None:  # the table's file, in a form the grammar does not know: never a quiet gap
+            lines = sum(1 for line in text.splitlines() if line.strip())
+            reason = (f"read as {entity.table}, but no record could be read from its {lines} lines: a format this "
+                      "version does not know")
+            log.warning("%s: %s: %s; section recorded in unparsed_sections", container.display, name, reason)
+            unparsed.append(UnparsedSection(name, lines, len(data), reason))
+            continue
+        sections.setdefault(entity.table, []).extend(found)
     _warn_unparsed(container.display, [u for u in unparsed if u.reason == NO_TABLE])
     return OpenedArchive(container.path, container.sha256(), "txt", generation, sections, unparsed, epoch)
 
 
-def _txt_sections(entity: Entity, name: str, text: str) -> list[Section]:
+def _txt_sections(entity: Entity, name: str, text: str) -> list[Section] | None:
+    """The sections of a table's TXT file; None when the file holds lines but not one record could be read."""
     if entity.kind == "messages":
-        return [Section(entity, f"{name} › {thread}", items, {"conversation": thread, "is_group": is_group_name(thread)})
-                for thread, items in parse_direct_messages(text).items()]
-    parsed = parse_records(text)
+        parsed_threads = parse_direct_messages(text)
+        if not parsed_threads.threads and parsed_threads.unplaced_lines:
+            return None
+        out = [Section(entity, f"{name} › {thread}", items, {"conversation": thread, "is_group": is_group_name(thread)},
+                       report_as=name)
+               for thread, items in parsed_threads.threads.items()]
+        if parsed_threads.unplaced_lines:
+            _warn_unplaced(name, parsed_threads.unplaced_lines)
+            if out:
+                out[0].unreadable += parsed_threads.unplaced_lines
+        return out
+    parsed = parse_records(text, _txt_labels(entity))
+    if not parsed.records:
+        return None if parsed.unplaced_lines else []
+    if parsed.unplaced_lines:
+        _warn_unplaced(name, parsed.unplaced_lines)
     if entity.kind == "profile":
-        return [Section(entity, name, parsed.records[:1])] if parsed.records else []
+        return [Section(entity, name, parsed.records[:1], unreadable=parsed.unplaced_lines)]
+    if entity.kind == "settings":
+        items = [{"Setting": parsed.labels.get(k, k), "SettingKey": k, "Value": v}
+                 for record in parsed.records for k, v in record.items()]
+        return [Section(entity, name, items, unreadable=parsed.unplaced_lines)]
     header_constants = {norm_key(h): dict(c) for h, c in entity.txt_constants_by_header}
     groups: dict[str | None, list[dict[str, Any]]] = {}
     for record, header in zip(parsed.records, parsed.headers):
         groups.setdefault(header, []).append(record)
-    return [Section(entity, name if header is None else f"{name} › {header}", items,
-                    header_constants.get(norm_key(header or ""), {}))
-            for header, items in groups.items()]
+    out = [Section(entity, name if header is None else f"{name} › {header}", split_items(entity, items),
+                   header_constants.get(norm_key(header or ""), {}))
+           for header, items in groups.items()]
+    out[0].unreadable += parsed.unplaced_lines
+    return out
 
 
-def iter_sections(archive: OpenedArchive) -> Iterator[tuple[str, Section]]:
-    for table in BY_TABLE:
-        for section in archive.sections_for(table):
-            yield table, section
+def _txt_labels(entity: Entity) -> frozenset[str]:
+    return frozenset(k for c in entity.columns for k in c.norm_keys) | {"date"}
+
+
+def _warn_unplaced(name: str, lines: int) -> None:
+    log.warning("%s: %d lines fit no record and were not loaded (counted in load_report)", name, lines)

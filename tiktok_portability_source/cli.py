@@ -20,6 +20,7 @@ from . import settings
 from .errors import TikTokError, install_redaction
 from .loader import LoadFailed, LoadResult, load_archives, make_pipeline
 from .privacy import ENV_PREFIX, PrivacyError
+from .reconcile import COUNTS
 
 log = logging.getLogger("tiktok_portability_source")
 
@@ -48,8 +49,12 @@ def _privacy_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--drop-message-text", action=argparse.BooleanOptionalAction, default=None,
                        help="store direct messages without their text")
     group.add_argument("--drop-network-ids", action=argparse.BooleanOptionalAction, default=None,
-                       help="store logins without IP address, device and carrier")
+                       help="store logins, devices and locations without IP address, device ids, carrier "
+                            "and location")
     group.add_argument("--exclude", nargs="+", metavar="TABLE", help="tables not to load at all")
+    group.add_argument("--load-autofill", action=argparse.BooleanOptionalAction, default=None,
+                       help="load the Autofill section (real name, street address, phone) into the autofill "
+                            "table; off by default: only its count of values is recorded")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,12 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def print_summary(result: LoadResult, out: Any = sys.stdout) -> None:
+    """Rows added and total per table, and what became of every record read (the load report):
+    ``read`` = ``sent`` + ``loaded before`` + ``repeats`` + ``empty`` + ``unreadable``."""
     width = max(len(t) for t in result.after)
-    print(f"{'table':<{width}}  {'added':>9}  {'total':>9}", file=out)
+    heads = ("added", "total", "read", "sent", "loaded before", "repeats", "empty", "unreadable")
+    print(f"{'table':<{width}}  " + "  ".join(f"{h:>{max(9, len(h))}}" for h in heads), file=out)
     for table, total in sorted(result.after.items()):
         added = result.added[table]
-        if total or added:
-            print(f"{table:<{width}}  {added:>9}  {total:>9}", file=out)
+        report = result.report.get(table)
+        if total or added or report:
+            counts = [report.get(c, 0) for c in COUNTS] if report else []
+            cells = [added, total, *counts]
+            print(f"{table:<{width}}  " + "  ".join(f"{c:>{max(9, len(h))}}" for c, h in zip(cells, heads)),
+                  file=out)
+    lost = sum(r.get("unreadable", 0) for r in result.report.values())
+    if lost:
+        print(f"warning: {lost} records could not be read; see the load_report and unparsed_sections tables",
+              file=out)
     steps = ", ".join(f"{k} {v:.1f}s" for k, v in result.steps.items())
     print(f"done in {result.seconds:.1f}s ({steps})", file=out)
 
@@ -152,6 +168,7 @@ def _privacy_env(args: argparse.Namespace) -> Iterator[None]:
     flags = {"pseudonymize": getattr(args, "pseudonymize", None),
              "drop_message_text": getattr(args, "drop_message_text", None),
              "drop_network_ids": getattr(args, "drop_network_ids", None),
+             "load_autofill": getattr(args, "load_autofill", None),
              "exclude": ",".join(args.exclude) if getattr(args, "exclude", None) else None}
     saved = {k: os.environ.get(ENV_PREFIX + k.upper()) for k in (*flags, "pseudonymize_key")}
     try:

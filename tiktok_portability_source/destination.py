@@ -67,6 +67,27 @@ def table_counts(pipeline: dlt.Pipeline, tables: Iterable[str]) -> dict[str, int
     return counts
 
 
+def load_report_totals(pipeline: dlt.Pipeline, load_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """table -> summed ``load_report`` counts of the given loads (what this run read and did with it)."""
+    from .reconcile import COUNTS, REPORT_TABLE
+
+    if not load_ids:
+        return {}
+    out: dict[str, dict[str, int]] = {}
+    with pipeline.sql_client() as client:
+        sums = ", ".join(f"SUM({c})" for c in COUNTS)
+        sql = (f"SELECT table_name, {sums} FROM {client.make_qualified_table_name(REPORT_TABLE)} "
+               f"WHERE _dlt_load_id IN ({', '.join(['%s'] * len(load_ids))}) GROUP BY table_name")
+        try:
+            with client.execute_query(sql, *load_ids) as cursor:
+                for row in cursor.fetchall():
+                    out[row[0]] = {c: int(v or 0) for c, v in zip(COUNTS, row[1:])}
+        except Exception as exc:
+            if not is_missing_relation(exc):
+                raise
+    return out
+
+
 def user_tables(pipeline: dlt.Pipeline) -> list[str]:
     """Every table of the pipeline's dlt schemas with a ``user_id`` column: where a user's rows can be.
 

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 ColumnKind = Literal["text", "timestamp", "int", "float", "bool", "date"]
-EntityKind = Literal["events", "snapshot", "profile", "messages"]
+# events: dated list; records: undated list (devices, hashtags), merged on every field; snapshot: accounts
+# with history; profile: one map per export; settings: one row per key of a map, per export
+EntityKind = Literal["events", "records", "snapshot", "profile", "messages", "settings"]
+# what the privacy controls (privacy.py) do with a column: account names are pseudonymised, names inside
+# links too; message text is dropped by drop_message_text; network ids, device ids and locations by
+# drop_network_ids; contact (real name, address, phone) is loaded only on explicit opt-in
+PrivacyClass = Literal["plain", "account", "link", "message", "network", "location", "contact"]
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 
@@ -32,6 +38,7 @@ class Column:
     name: str
     keys: tuple[str, ...]
     kind: ColumnKind = "text"
+    privacy: PrivacyClass = "plain"
 
     @property
     def norm_keys(self) -> tuple[str, ...]:
@@ -55,6 +62,11 @@ class JsonPath:
     subs: tuple[str, ...]
     list_keys: tuple[str, ...]
     constants: tuple[tuple[str, str], ...] = ()  # extra columns set for rows read from this path
+    # the list is a map of id -> item (``WatchLiveMap``): the id goes into this column
+    map_id: str | None = None
+    # rows are the items of this list inside each item (a LIVE's ``Comments``), with the item's id
+    children: str | None = None
+    single: bool = False  # the list key holds one record as an object, not a list (``LocationData``)
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,23 @@ class Entity:
     ids: tuple[IdFrom, ...] = ()
     txt_constants_by_header: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     description: str = ""
+    # columns not read from items (thread names, ids from links) and their privacy class
+    extra_privacy: tuple[tuple[str, PrivacyClass], ...] = ()
+    # a column whose text lists several values ("Food|Travel"): one row per value
+    split: tuple[str, str] | None = None
+    # (column, target): the number of lines of a column's text (images of a photo post)
+    line_counts: tuple[tuple[str, str], ...] = ()
+    # loaded only when the user opts in (sensitive: autofill); otherwise only counted
+    opt_in: str | None = None
+
+    @property
+    def privacy_classes(self) -> dict[str, PrivacyClass]:
+        """Every stored column's privacy class (``plain`` ones included)."""
+        out: dict[str, PrivacyClass] = {c.name: c.privacy for c in self.columns}
+        for spec in self.ids:  # an id read from a column is as private as the column
+            out[spec.target] = "message" if any(out.get(s) == "message" for s in spec.source) else "plain"
+        out.update(self.extra_privacy)
+        return out
 
     @property
     def txt_names(self) -> frozenset[str]:
@@ -79,6 +108,8 @@ class Entity:
 ACTIVITY = ("Your Activity", "Activity")
 LIKES = ("Likes and Favorites", "Your Activity", "Activity")
 SOCIAL = ("Profile And Settings", "Your Activity", "Activity", "Profile")
+LIVE = ("TikTok Live", "Tiktok Live")
+SHOP = ("TikTok Shop", "Tiktok Shopping")
 
 VIDEO_ID = r"/video/(\d+)"
 
@@ -88,7 +119,7 @@ def _date(name: str) -> Column:
 
 
 def _link(*extra: str) -> Column:
-    return Column("link", ("Link", *extra))
+    return Column("link", ("Link", *extra), privacy="link")  # a creator's @name may be in it
 
 
 def _video_ids(*source: str) -> tuple[IdFrom, ...]:
@@ -105,7 +136,7 @@ def _events(table: str, tops: tuple[str, ...], subs: tuple[str, ...], list_key: 
 
 ENTITIES: tuple[Entity, ...] = (
     _events("watch_history", ACTIVITY, ("Watch History", "Video Browsing History"), "VideoList",
-            ("Watch History", "Browsing History", "Video Browsing History", "Kijkgeschiedenis"),
+            ("Watch History", "Browsing History", "Video Browsing History", "Video Browsing", "Kijkgeschiedenis"),
             (_date("watched_at"), _link("VideoLink"), Column("title", ("Title",))),
             ("watched_at", "video_id|link"), _video_ids(), "video watched"),
     _events("likes", LIKES, ("Like List",), "ItemFavoriteList", ("Like List", "Likes", "Likelijst"),
@@ -134,27 +165,34 @@ ENTITIES: tuple[Entity, ...] = (
             ("Searches", "Search History", "Zoekopdrachten"),
             (_date("searched_at"), Column("search_term", ("SearchTerm",))), ("searched_at", "search_term"),
             description="search"),
-    _events("shares", ACTIVITY, ("Share History",), "ShareHistoryList", ("Share History", "Sharing History"),
+    _events("shares", ACTIVITY, ("Share History",), "ShareHistoryList", ("Share History", "Sharing History", "Sharing"),
             (_date("shared_at"), Column("shared_content", ("SharedContent",)), _link(), Column("method", ("Method",))),
             ("shared_at", "link", "method", "shared_content"), _video_ids(), "share"),
     _events("logins", ACTIVITY, ("Login History",), "LoginHistoryList", ("Login History",),
-            (_date("logged_in_at"), Column("ip", ("IP",)), Column("device_model", ("DeviceModel",)),
-             Column("device_system", ("DeviceSystem",)), Column("network_type", ("NetworkType",)),
-             Column("carrier", ("Carrier",))),
+            (_date("logged_in_at"), Column("ip", ("IP",), privacy="network"),
+             Column("device_model", ("DeviceModel",), privacy="network"),
+             Column("device_system", ("DeviceSystem",), privacy="network"), Column("network_type", ("NetworkType",)),
+             Column("carrier", ("Carrier",), privacy="network")),
             ("logged_in_at", "ip", "device_model"), description="login"),
     _events("comments", ("Comment", "Activity"), ("Comments",), "CommentsList", ("Comments",),
             (_date("commented_at"), Column("comment", ("Comment",)), Column("photo", ("Photo",)),
-             Column("url", ("Url",)), Column("video", ("Video",)), Column("sticker", ("Sticker",)),
-             Column("original_post_url", ("originalPostUrl", "original post link"))),
+             Column("url", ("Url",), privacy="link"), Column("video", ("Video",)), Column("sticker", ("Sticker",)),
+             Column("original_post_url", ("originalPostUrl", "original post link"), privacy="link")),
             ("commented_at", "comment"), _video_ids("original_post_url", "url"), "comment written"),
     _events("blocked_accounts", ("Profile And Settings", "App Settings"), ("Block List", "Block"), "BlockList",
-            ("Block List", "Block"), (_date("blocked_at"), Column("username", ("UserName",))),
-            ("username",), description="account blocked"),
-    _events("off_tiktok_activity", ("Your Activity", "Ads and data", "Profile And Settings"),
-            ("Off TikTok Activity",), "OffTikTokActivityDataList", ("Off TikTok Activity",),
+            ("Block List", "Block"), (_date("blocked_at"), Column("username", ("UserName",), privacy="account")),
+            # a deleted account ("N/A") has no name: its block time keys it
+            ("username|blocked_at",), description="account blocked"),
+    Entity(
+        "off_tiktok_activity", "events",
+        (JsonPath(("Your Activity", "Ads and data", "Profile And Settings"), ("Off TikTok Activity",),
+                  ("OffTikTokActivityDataList",)),
+         # its older name, with the same items
+         JsonPath(("Ads and data",), ("Usage Data From Third-Party Apps And Websites",), ("UsageDataList",))),
+        ("Off TikTok Activity", "Usage_Data_from_Third-party Apps and Websites"),
             (Column("event_at", ("TimeStamp", "Date"), "timestamp"), Column("source", ("Source",)),
              Column("event", ("Event",))),
-            ("event_at", "source", "event"), description="event reported by another app or site"),
+        ("event_at", "source", "event"), "event_at", description="event reported by another app or site"),
     Entity(
         "purchases", "events",
         (JsonPath(ACTIVITY, ("Purchases", "Purchase History"), ("SendGifts/SendGifts",), (("kind", "send_gift"),)),
@@ -176,25 +214,26 @@ ENTITIES: tuple[Entity, ...] = (
          Column("allow_sharing_to_story", ("AllowSharingToStory",), "bool"),
          Column("content_disclosure", ("ContentDisclosure",)), Column("ai_generated_content", ("AIGeneratedContent",)),
          Column("sound", ("Sound",)), Column("location", ("Location",)), Column("title", ("Title",)),
-         Column("add_yours_text", ("AddYoursText",)), Column("alternate_text", ("AlternateText",)),
+         Column("add_yours_text", ("AddYoursText", "Adds yours text")), Column("alternate_text", ("AlternateText",)),
          Column("cover_image", ("CoverImage",)), Column("media_links", ("Link", "VideoLink"))),
         # the link is a signed, expiring CDN URL (never a key, §9.1); A/F exports lack sound and
         # title, so the post time alone keys a post (one account does not post twice a second)
         ("posted_at",), "posted_at",
         description="own post",
+        line_counts=(("media_links", "media_count"),),  # a photo post lists one URL per image
     ),
     Entity(
         "followers", "snapshot",
         (JsonPath(SOCIAL, ("Follower", "Follower List", "Followers"), ("FansList",)),),
         ("Follower", "Followers", "Follower List", "Volger", "Volgers"),
-        (_date("followed_at"), Column("username", ("UserName",))),
+        (_date("followed_at"), Column("username", ("UserName",), privacy="account")),
         ("username",), None, description="account following the user",
     ),
     Entity(
         "following", "snapshot",
         (JsonPath(SOCIAL, ("Following", "Following List"), ("Following",)),),
         ("Following", "Following List", "Volgend"),
-        (_date("followed_at"), Column("username", ("UserName",))),
+        (_date("followed_at"), Column("username", ("UserName",), privacy="account")),
         ("username",), None, description="account the user follows",
     ),
     Entity(
@@ -214,9 +253,121 @@ ENTITIES: tuple[Entity, ...] = (
         "direct_messages", "messages",
         (JsonPath(("Direct Message", "Direct Messages"), ("Direct Messages", "Chat History"), ("ChatHistory",)),),
         ("Direct Messages", "Direct Message", "Directe berichten"),
-        (Column("sent_at", ("Date",), "timestamp"), Column("sender", ("From",)), Column("content", ("Content",))),
+        (Column("sent_at", ("Date",), "timestamp"), Column("sender", ("From",), privacy="account"),
+         Column("content", ("Content",), privacy="message")),
         ("conversation", "sent_at", "sender", "content"), "sent_at", _video_ids("content"),
-        description="direct message",
+        description="direct message", extra_privacy=(("conversation", "account"),),
+    ),
+    # --- sections most real exports carry beyond the lists above ---------------------------------
+    Entity(
+        "devices", "records",
+        (JsonPath(ACTIVITY, ("Status",), ("Status List", "StatusList")),),
+        ("Status",),
+        (Column("resolution", ("Resolution", "Screen Resolution")), Column("app_version", ("App Version",)),
+         Column("idfa", ("IDFA",), privacy="network"), Column("gaid", ("GAID",), privacy="network"),
+         Column("android_id", ("Android ID",), privacy="network"), Column("idfv", ("IDFV",), privacy="network"),
+         Column("web_id", ("Web ID",), privacy="network"), Column("uid", ("UID",), privacy="network"),
+         Column("did", ("DID",), privacy="network")),
+        ("resolution", "app_version", "idfa", "gaid", "android_id", "idfv", "web_id", "uid", "did"),
+        description="device / app install TikTok knows of (Status)",
+    ),
+    Entity(
+        "hashtags", "records",
+        (JsonPath(ACTIVITY, ("Hashtag", "Hashtags"), ("HashtagList",)),),
+        ("Hashtag", "Hashtags"),
+        (Column("hashtag_name", ("HashtagName", "Hashtag Name")),
+         Column("link", ("HashtagLink", "Hashtag Link", "Link"))),
+        ("hashtag_name", "link"), ids=(IdFrom(("link",), "hashtag_id", r"/challenge/(\d+)"),),
+        description="hashtag used in the user's own posts",
+    ),
+    Entity(
+        "ad_interests", "records",
+        (JsonPath(("Your Activity", "Ads and data", "Ads and Data"), ("Ad Interests", "Ad Interest"),
+                  ("AdInterestCategories",)),),
+        ("Ad Interests", "Ad Interest"),
+        (Column("interest", ("AdInterestCategories", "Ad Interest Categories", "Interest", "Interests")),),
+        ("interest",), split=("interest", "|"),
+        description="interest category TikTok infers for ads (one row per category)",
+    ),
+    Entity(
+        "live_history", "events",
+        (JsonPath(LIVE, ("Go Live History",), ("GoLiveList",), (("activity", "went_live"),)),
+         JsonPath(LIVE, ("Watch Live History",), ("WatchLiveMap",), (("activity", "watched"),), map_id="room_id"),
+         JsonPath(LIVE, ("Watch Live History",), ("WatchLiveMap",), (("activity", "commented"),), map_id="room_id",
+                  children="Comments")),
+        (),  # no TXT form seen yet: a TXT LIVE file is reported in unparsed_sections
+        (Column("at", ("LiveStartTime", "WatchTime", "CommentTime"), "timestamp"),
+         Column("ended_at", ("LiveEndTime",), "timestamp"), Column("room_id", ("RoomId", "RoomID")),
+         Column("title", ("RoomTitle",)), Column("link", ("Link",), privacy="link"),
+         Column("replay_url", ("ReplayUrl",)), Column("comment", ("CommentContent",)),
+         Column("duration", ("LiveDuration",)), Column("views", ("TotalView",), "int"),
+         Column("likes", ("TotalLike",), "int"), Column("gifters", ("TotalGifter",), "int"),
+         Column("earnings", ("TotalEarning",))),
+        ("activity", "at", "room_id", "comment"), "at",
+        description="LIVE watched, commented on (the user's own comments) or gone live with",
+    ),
+    Entity(
+        "locations", "events",
+        (JsonPath(ACTIVITY, ("Most Recent Location Data",), ("LocationData",), single=True),),
+        ("Most Recent Location Data",),
+        (_date("located_at"), Column("gps", ("GpsData", "GPS Data"), privacy="location"),
+         Column("last_region", ("LastRegion", "Last Region"), privacy="location")),
+        ("located_at", "gps", "last_region"), "located_at",
+        description="most recent location TikTok recorded (sensitive: dropped with drop_network_ids)",
+    ),
+    Entity(
+        "shop_product_browsing", "events",
+        (JsonPath(SHOP, ("Product Browsing History", "Product Browsing"), ("ProductBrowsingHistories",)),),
+        (),
+        (Column("browsed_at", ("browsing_date", "BrowsingDate", "Date"), "timestamp"),
+         Column("shop_name", ("shop_name", "ShopName")), Column("product_name", ("product_name", "ProductName"))),
+        ("browsed_at", "shop_name", "product_name"), "browsed_at", description="TikTok Shop product viewed",
+    ),
+    Entity(
+        "shop_orders", "events",
+        (JsonPath(SHOP, ("Order History", "Orders"), ("OrderHistories",), map_id="order_id"),),
+        (),
+        (Column("ordered_at", ("order_date", "OrderDate", "Date"), "timestamp"), Column("order_id", ("order_id",)),
+         Column("order_status", ("order_status", "OrderStatus")), Column("total_price", ("total_price", "TotalPrice")),
+         Column("products", ("Products", "products"))),  # the list of products, as JSON text
+        ("order_id", "ordered_at"), "ordered_at", description="TikTok Shop order",
+    ),
+    Entity(
+        "shop_vouchers", "events",
+        (JsonPath(SHOP, ("Vouchers", "Voucher", "Coupons"), ("Vouchers",)),),
+        (),
+        (Column("received_at", ("ReceivedDate", "Date"), "timestamp"), Column("voucher_id", ("VoucherId",)),
+         Column("voucher_name", ("VoucherName",)), Column("voucher_text", ("VoucherText",)),
+         Column("status", ("Status",))),
+        ("received_at", "voucher_id", "voucher_name"), "received_at", description="TikTok Shop voucher received",
+    ),
+    Entity(
+        "activity_summary", "profile",
+        (JsonPath(ACTIVITY, ("Activity Summary",), ("ActivitySummaryMap",)),),
+        ("Activity Summary",),
+        (Column("videos_commented_on", ("videosCommentedOnSinceAccountRegistration",), "int"),
+         Column("videos_shared", ("videosSharedSinceAccountRegistration",), "int"),
+         Column("videos_watched_to_the_end", ("videosWatchedToTheEndSinceAccountRegistration",), "int"),
+         Column("note", ("note",))),
+        (), description="lifetime activity counters as of one export",
+    ),
+    Entity(
+        "settings", "settings",
+        (JsonPath(("Profile And Settings", "App Settings"), ("Settings",), ("SettingsMap",)),),
+        ("Settings",),
+        (Column("setting", ("Setting",)), Column("setting_key", ("SettingKey",)), Column("value", ("Value",))),
+        ("setting_key",), description="privacy or app setting as of one export (value as text or JSON)",
+    ),
+    Entity(
+        "autofill", "profile",
+        (JsonPath(("Profile And Settings", "Profile"), ("Autofill", "Auto Fill"), (".",)),),
+        ("Autofill", "Auto Fill"),
+        tuple(Column(name, (key,), privacy="contact") for name, key in (
+            ("first_name", "FirstName"), ("last_name", "LastName"), ("email", "Email"),
+            ("phone_number", "PhoneNumber"), ("address", "Address"), ("unit", "Unit"), ("city", "City"),
+            ("state", "State"), ("zip_code", "ZipCode"), ("country", "Country"))),
+        (), opt_in="load_autofill",
+        description="autofill contact details as of one export: loaded only with load_autofill",
     ),
 )
 
@@ -240,8 +391,15 @@ NO_DATA_FILES = frozenset({"nodata"})
 # values that mean "nothing" wherever they appear (§7)
 SENTINELS = ("", "None", "N/A", "null", "NULL", "none", "n/a")
 
-# file names that identify the generation of a TXT archive (informational, §11.2)
+# TXT labels whose free text may run over several lines (a line shaped like "word: text" inside it
+# continues the text unless it is a label the table knows)
+MULTILINE_LABELS = frozenset(norm_key(k) for k in (
+    "Comment", "Content", "Title", "AddYoursText", "Adds yours text", "AlternateText", "Bio Description",
+    "CommentContent", "RoomTitle"))
+
+# file names that identify the generation of a TXT archive (informational)
 TXT_GENERATIONS = (
+    ("txt-2022", "Video Browsing"),
     ("txt-1", "Video Browsing History"),
     ("txt-2", "Browsing History"),
     ("txt-nl", "Kijkgeschiedenis"),

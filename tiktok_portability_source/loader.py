@@ -26,7 +26,7 @@ from .records import release_memory
 log = logging.getLogger(__name__)
 
 TABLES: tuple[str, ...] = tuple(e.table for e in ENTITIES) + ("unparsed_sections", "archives")
-EVENT_TABLES: tuple[str, ...] = tuple(e.table for e in ENTITIES if e.kind in ("events", "messages"))
+EVENT_TABLES: tuple[str, ...] = tuple(e.table for e in ENTITIES if e.kind in ("events", "messages", "records"))
 
 
 class LoadFailed(Exception):
@@ -39,6 +39,8 @@ class LoadResult:
     after: dict[str, int]
     seconds: float
     steps: dict[str, float] = field(default_factory=dict)
+    # table -> what became of the records this load read (reconcile.COUNTS), from load_report
+    report: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def added(self) -> dict[str, int]:
@@ -155,6 +157,7 @@ def _load_archives(pipeline: dlt.Pipeline, archives: Sequence[Any], *, user_id: 
     before = destination.table_counts(pipeline, TABLES)
     source = tiktok_portability(archives=list(archives), user_id=user_id, skip_loaded_windows=skip_loaded_windows)
     steps: dict[str, float] = {}
+    load_ids: list[str] = []
     collector = pipeline.collector
     try:
         t0 = time.perf_counter()
@@ -173,7 +176,9 @@ def _load_archives(pipeline: dlt.Pipeline, archives: Sequence[Any], *, user_id: 
                 pipeline.normalize()
                 crash_point("after_normalize")
             else:
-                pipeline.load().raise_on_failed_jobs()
+                info = pipeline.load()
+                info.raise_on_failed_jobs()
+                load_ids = list(info.loads_ids)
             steps[step] = time.perf_counter() - t0
     except PipelineStepFailed as exc:
         cause = _root_cause(exc)
@@ -187,4 +192,5 @@ def _load_archives(pipeline: dlt.Pipeline, archives: Sequence[Any], *, user_id: 
     finally:
         pipeline.collector = collector
     after = destination.table_counts(pipeline, TABLES)
-    return LoadResult(before, after, time.perf_counter() - start, steps)
+    report = destination.load_report_totals(pipeline, load_ids)
+    return LoadResult(before, after, time.perf_counter() - start, steps, report)

@@ -9,7 +9,8 @@ build the same source, honour the same settings:
   works) and nobody without the key can test a guessed name against it. The user's own username
   stays as it is (it is already ``user_id`` / ``profile.username``); group chats become ``g_…``.
 - ``drop_message_text``: DM ``content`` (and the ``video_id`` read from it) are stored as NULL.
-- ``drop_network_ids``: the IP address, device model / system and carrier of logins are NULL.
+- ``drop_network_ids``: IP addresses, device models / systems, carriers, advertising and device ids
+  (``devices``) and locations are NULL.
 - ``exclude``: tables not loaded at all.
 
 Columns that are dropped but belong to a row's natural key enter the row key as their keyed hash,
@@ -40,17 +41,21 @@ MIN_KEY_LENGTH = 16
 HEX_LENGTH = 16  # 64 bits: no collision in practice even among millions of names
 STATE_KEY = "privacy"
 
-# the columns holding third-party account names, per table (the user's own name is kept)
-USERNAME_COLUMNS: dict[str, tuple[str, ...]] = {
-    "followers": ("username",),
-    "following": ("username",),
-    "blocked_accounts": ("username",),
-    "direct_messages": ("sender", "conversation"),
-}
+
+
+def _columns_of(*classes: str) -> dict[str, tuple[str, ...]]:
+    """table -> its columns of these privacy classes (each column's class is declared in layouts.py)."""
+    out = {e.table: tuple(name for name, cls in e.privacy_classes.items() if cls in classes) for e in ENTITIES}
+    return {table: names for table, names in out.items() if names}
+
+
+# third-party account names, per table (the user's own name is kept)
+USERNAME_COLUMNS = _columns_of("account")
 # link columns whose ``…/@name/…`` path segment names an account (video creators, mentioned users)
-LINK_COLUMNS = frozenset({"link", "url", "original_post_url"})
-MESSAGE_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {"direct_messages": ("content", "video_id")}
-NETWORK_ID_COLUMNS: dict[str, tuple[str, ...]] = {"logins": ("ip", "device_model", "device_system", "carrier")}
+LINK_COLUMNS = _columns_of("link")
+MESSAGE_TEXT_COLUMNS = _columns_of("message")
+# network and device identifiers, and locations
+NETWORK_ID_COLUMNS = _columns_of("network", "location")
 _HANDLE = r"^(?P<pre>[^@]*/@)(?P<name>[^/?#\s]+)(?P<post>.*)$"
 
 
@@ -194,8 +199,9 @@ class Protector:
                 if name in stored:
                     groups = stored.get("is_group") if name == "conversation" else None
                     stored[name] = self.pseudonyms(stored[name], groups)
-            for name in LINK_COLUMNS & stored.keys():
-                stored[name] = self.link_pseudonyms(stored[name])
+            for name in LINK_COLUMNS.get(entity.table, ()):
+                if name in stored:
+                    stored[name] = self.link_pseudonyms(stored[name])
         keyed = dict(stored)
         dropped = [*(MESSAGE_TEXT_COLUMNS.get(entity.table, ()) if s.drop_message_text else ()),
                    *(NETWORK_ID_COLUMNS.get(entity.table, ()) if s.drop_network_ids else ())]

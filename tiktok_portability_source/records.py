@@ -204,6 +204,9 @@ def typed_columns(entity: Entity, raw: dict[str, Sequence[Any] | pa.Array]) -> d
             candidate = extract_id(out[source], id_spec.pattern)
             found = candidate if found is None else pc.coalesce(found, candidate)
         out[id_spec.target] = found
+    for source, target in entity.line_counts:  # e.g. the images of a photo post, one URL per line
+        lines = pc.add(pc.cast(pc.count_substring(out[source], "\n"), pa.int64()), 1)
+        out[target] = pc.if_else(pc.is_valid(out[source]), lines, pa.scalar(None, pa.int64()))
     return out
 
 
@@ -245,10 +248,10 @@ def row_keys(user_id: str, table: str, columns: dict[str, pa.Array], key: Sequen
     parts: list[pa.Array] = []
     for spec in key:
         names = spec.split("|")
-        array = columns[names[0]]
-        for other in names[1:]:
-            array = pc.coalesce(array, columns[other])
-        values = key_text(array)
+        if len({columns[n].type for n in names}) == 1:
+            values = key_text(pc.coalesce(*(columns[n] for n in names)) if len(names) > 1 else columns[names[0]])
+        else:  # a name, else a time (a deleted account): each as its key text
+            values = pc.coalesce(*(key_text(columns[n]) for n in names))
         raw = raw_fallback.get(names[0]) if raw_fallback else None
         if raw is not None and pa.types.is_timestamp(columns[names[0]].type) and values.null_count:
             values = pc.coalesce(values, _raw_text(raw, pc.is_null(values)))

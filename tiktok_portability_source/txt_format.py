@@ -1,16 +1,19 @@
-"""The TXT export grammar (``export-formats.md`` §11): blocks of ``Label: value`` lines.
+"""The TXT export grammar: blocks of ``Label: value`` lines, and the DM threads' own grammar.
 
 Kept apart from the container code because the grammar has its own quirks: values contain colons
 (split on the first one), ``HashTag Link::`` has two, empty values are ``Label: ``, header lines open
-sub-sections, and a whole file may be a localised "no data" sentence. DMs use their own grammar.
+sub-sections, and a whole file may be a localised "no data" sentence. A line that is no label line
+(an image URL of a photo post, the second line of a comment) continues the value before it: it never
+starts a record of its own. Lines the grammar cannot place are counted, never dropped unseen.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from .layouts import NO_DATA_LINES, NO_DATA_PREFIXES, norm_key
+from .layouts import MULTILINE_LABELS, NO_DATA_LINES, NO_DATA_PREFIXES, norm_key
 
 
 @dataclass
@@ -20,6 +23,8 @@ class TxtRecords:
     records: list[dict[str, str]] = field(default_factory=list)
     headers: list[str | None] = field(default_factory=list)
     is_empty_sentinel: bool = False
+    unplaced_lines: int = 0  # lines that neither start nor continue a record (reported, never silent)
+    labels: dict[str, str] = field(default_factory=dict)  # normalised label -> as first written
 
 
 def decode_text(data: bytes, name: str) -> str:
@@ -41,19 +46,37 @@ def is_no_data(line: str) -> bool:
     return key in NO_DATA_LINES or any(key.startswith(p) for p in NO_DATA_PREFIXES)
 
 
-def parse_records(text: str) -> TxtRecords:
-    """Split a TXT section into records; a repeated label also starts a new record."""
+_LABEL = re.compile(r"^[^\W\d_][^:\[\]/]{0,59}$")  # a word first, no URL or bracket inside, short
+
+
+def _label_of(line: str) -> tuple[str, str] | None:
+    """(label, value) when ``line`` is shaped like ``Label: value``; a URL (``https://…``) is not."""
+    label, sep, value = line.partition(":")
+    if not sep or value.startswith("//") or not _LABEL.match(label.strip()):
+        return None
+    return label.strip(), value.lstrip(":").strip()  # "HashTag Link:: url" has two colons
+
+
+def parse_records(text: str, labels: Collection[str] = ()) -> TxtRecords:
+    """Split a TXT section into records; a repeated label also starts a new record.
+
+    ``labels`` are the normalised labels the reading table knows. Inside a free-text value (a comment,
+    a title: ``MULTILINE_LABELS``) a line shaped like a label continues the text unless its label is
+    one of those; elsewhere any label-shaped line starts a field, so an unknown label never merges
+    into another field's value."""
     out = TxtRecords()
     current: dict[str, str] = {}
+    last: str | None = None  # the field a continuation line extends
     header: str | None = None
     saw_sentinel = False
+    known = frozenset(labels)
 
     def flush() -> None:
-        nonlocal current
+        nonlocal current, last
         if current:
             out.records.append(current)
             out.headers.append(header)
-            current = {}
+            current, last = {}, None
 
     for raw in text.splitlines():
         line = raw.strip()
@@ -64,43 +87,71 @@ def parse_records(text: str) -> TxtRecords:
             flush()
             saw_sentinel = True
             continue
-        label, sep, value = line.partition(":")
-        value = value.lstrip(":").strip()  # "HashTag Link:: url" has two colons
-        if not sep or (not value and not current and not raw.rstrip("\r\n").endswith(" ")):
-            # "Send Gifts History:" (or a line without a colon) at the start of a block: a header
-            flush()
-            header = line.rstrip(":").strip()
+        pair = _label_of(line)
+        if pair is not None and last in MULTILINE_LABELS and norm_key(pair[0]) not in known:
+            pair = None  # "second line: still the comment"
+        if pair is None:
+            if last is not None:  # an image URL after "Link:", the next line of a comment
+                current[last] = f"{current[last]}\n{line}" if current[last] else line
+            elif line.endswith(":") or ":" not in line:
+                header = line.rstrip(":").strip()  # "Send Gifts History:" opens a sub-section
+            else:
+                out.unplaced_lines += 1
+            continue
+        label, value = pair
+        if not value and not current and not raw.rstrip("\r\n").endswith(" ") and norm_key(label) not in known:
+            flush()  # "Buy Gifts History:" at the start of a block: a header, not an empty field
+            header = label
             continue
         key = norm_key(label)
         if key in current:
             flush()
         current[key] = value
+        out.labels.setdefault(key, label)
+        last = key
     flush()
     out.is_empty_sentinel = saw_sentinel and not out.records
     return out
 
 
-_THREAD = re.compile(r"^>+\s*Chat History with (?P<name>.+)$", re.IGNORECASE)  # linear: no nested quantifiers
-_MESSAGE = re.compile(r"^\[(?P<date>[^\]]+)\]\s*(?P<sender>[^:]*?):\s?(?P<content>.*)$")
+@dataclass
+class TxtThreads:
+    """DM threads of one file (name -> messages) and the lines that fit no thread."""
+
+    threads: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    unplaced_lines: int = 0
 
 
-def parse_direct_messages(text: str) -> dict[str, list[dict[str, str]]]:
-    """``>>> Chat History with <name>:`` threads of ``[date] sender: text`` lines (2022 TXT)."""
-    threads: dict[str, list[dict[str, str]]] = {}
+# linear patterns (no nested quantifiers): a hostile line cannot make them backtrack
+_THREAD = re.compile(r"^>+\s*Chat History with (?P<name>.+)$", re.IGNORECASE)
+_TIME = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?: ?UTC|Z)?"
+# 2022 and older: "[2022-01-01 10:00:00] sender: text"; 2023 on: "2025-12-20 23:09:06 UTC sender: text"
+_MESSAGE = re.compile(rf"^(?:\[(?P<bracketed>{_TIME})\]|(?P<plain>{_TIME}))\s+(?P<sender>[^:\s][^:]*?):(?: |$)(?P<content>.*)$")
+
+
+def parse_direct_messages(text: str) -> TxtThreads:
+    """``>>> Chat History with <name>:`` (``::`` since 2023) threads of message lines in either grammar.
+    A line that is no message continues the message before it (texts span lines)."""
+    out = TxtThreads()
     current: list[dict[str, str]] | None = None
     for raw in text.splitlines():
         line = raw.rstrip("\r")
-        if not line.strip() or is_no_data(line):
+        stripped = line.strip()
+        if not stripped or is_no_data(stripped):
             continue
-        thread = _THREAD.match(line.strip())
+        thread = _THREAD.match(stripped)
         if thread:
-            current = threads.setdefault(thread.group("name").rstrip().removesuffix(":").strip(), [])
+            name = thread.group("name").rstrip()
+            while name.endswith(":"):
+                name = name[:-1].rstrip()
+            current = out.threads.setdefault(name, [])
             continue
-        message = _MESSAGE.match(line.strip())
+        message = _MESSAGE.match(stripped)
         if message and current is not None:
-            current.append({"date": message.group("date"), "from": message.group("sender"),
-                            "content": message.group("content")})
-        elif current is not None and current:
-            # a message text spanning several lines
-            current[-1]["content"] += "\n" + line
-    return threads
+            current.append({"date": message.group("bracketed") or message.group("plain"),
+                            "from": message.group("sender").strip(), "content": message.group("content")})
+        elif current:
+            current[-1]["content"] += "\n" + line  # a message text spanning several lines
+        else:
+            out.unplaced_lines += 1  # before any thread or message: nothing it could belong to
+    return out
