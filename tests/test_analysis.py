@@ -118,6 +118,22 @@ def test_list_sizes_per_export(follow_db):
     assert followers["exported_at"].tolist() == [pd.Timestamp(E1), pd.Timestamp(E2)]
 
 
+def test_deleted_accounts_count_in_list_sizes_and_growth_but_are_never_named(con):
+    """A deleted account ("N/A" in the export) is a row without a name: it was a follower, so the
+    audience curve counts it, while the named lists (who left, mutuals) leave it out."""
+    columns = {**SNAPSHOT_COLUMNS, "deleted_account": "BOOLEAN"}
+    rows = [(*row, False) for row in snapshot_rows("me", {"a": (at("2025-01-10"), E1, E2, None),
+                                                          "e": (at("2025-01-11"), E1, E1, E2)})]
+    rows.append(("me", None, at("2025-01-12"), E1, E2, None, True, True))
+    add_table(con, "followers", columns, rows)
+    sizes = analysis.list_sizes_by_export(con)
+    assert sizes[sizes["list"] == "followers"]["accounts"].tolist() == [3, 2]
+    growth = analysis.cumulative_follows(con).set_index("date")
+    assert growth.loc["2025-01-12", "cumulative_followed"] == 3
+    changes = analysis.follower_changes(con).iloc[0]
+    assert changes.lost_usernames == ["e"] and changes.gained_usernames == []
+
+
 def test_mutuals_and_follow_back_ratio(follow_db):
     assert analysis.mutuals(follow_db)["username"].tolist() == ["a", "b"]  # c no longer followed, x not a follower
     ratio = analysis.follow_back_ratio(follow_db).iloc[0]

@@ -58,7 +58,7 @@ TIME_COLUMNS: dict[str, str] = {e.table: e.time_column for e in ENTITIES if e.ti
 _KIND_SQL = {"text": "VARCHAR", "timestamp": "TIMESTAMP WITH TIME ZONE", "int": "BIGINT", "float": "DOUBLE",
              "bool": "BOOLEAN", "date": "DATE"}
 _EXTRA_TYPES = {
-    "is_group": "BOOLEAN", "is_own": "BOOLEAN", "is_current": "BOOLEAN",
+    "is_group": "BOOLEAN", "is_own": "BOOLEAN", "is_current": "BOOLEAN", "deleted_account": "BOOLEAN",
     "followers_listed": "BIGINT", "following_listed": "BIGINT", "unparsed_count": "BIGINT",
 }
 
@@ -225,17 +225,19 @@ def _check_list(which: str) -> str:
     return which
 
 
-def _snapshot_ctes(src: _Source, which: str) -> str:
+def _snapshot_ctes(src: _Source, which: str, *, deleted: bool = False) -> str:
     """``f`` = the list's rows, ``snaps`` = the exports that carried it, per user.
 
     Export times are read back from the rows themselves (first/last seen, disappeared), so this
     needs nothing but the table. An account counts as listed in export ``t`` when
-    ``first_seen_at <= t <= last_seen_at``.
+    ``first_seen_at <= t <= last_seen_at``. ``deleted``: deleted accounts (no name) count too, for
+    how many accounts a list held; without it ``f`` holds the accounts that have a name.
     """
     rel = src.rel(_check_list(which), "username", "followed_at", "first_seen_at", "last_seen_at",
-                  "disappeared_at")
+                  "disappeared_at", "deleted_account")
+    named = "username IS NOT NULL" + (" OR coalesce(deleted_account, false)" if deleted else "")
     return f"""
-        f AS (SELECT * FROM {rel} WHERE username IS NOT NULL),
+        f AS (SELECT * FROM {rel} WHERE {named}),
         snaps AS (
             SELECT DISTINCT user_id, t AS exported_at FROM (
                 SELECT user_id, first_seen_at AS t FROM f
@@ -245,13 +247,14 @@ def _snapshot_ctes(src: _Source, which: str) -> str:
 
 
 def list_sizes_by_export(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str | None = None) -> pd.DataFrame:
-    """How many followers and followed accounts each export listed: the audience curve over time."""
+    """How many followers and followed accounts each export listed (deleted accounts included): the
+    audience curve over time."""
     with _source(db, dataset, user_id) as src:
         parts = []
         for which in ("followers", "following"):
-            parts.append(f"""(WITH {_snapshot_ctes(src, which)}
+            parts.append(f"""(WITH {_snapshot_ctes(src, which, deleted=True)}
                 SELECT s.user_id, {_literal(which)} AS list, s.exported_at,
-                       count(f.username) AS accounts
+                       count(f.user_id) AS accounts
                 FROM snaps s LEFT JOIN f ON f.user_id = s.user_id
                      AND f.first_seen_at <= s.exported_at AND f.last_seen_at >= s.exported_at
                 GROUP BY ALL)""")
@@ -270,8 +273,8 @@ def cumulative_follows(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str |
     with _source(db, dataset, user_id) as src:
         lists = " UNION ALL ".join(
             f"SELECT user_id, {_literal(w)} AS list, followed_at, disappeared_at "
-            f"FROM {src.rel(w, 'username', 'followed_at', 'disappeared_at')} "
-            f"WHERE username IS NOT NULL AND followed_at IS NOT NULL"
+            f"FROM {src.rel(w, 'username', 'followed_at', 'disappeared_at', 'deleted_account')} "
+            f"WHERE (username IS NOT NULL OR coalesce(deleted_account, false)) AND followed_at IS NOT NULL"
             for w in ("followers", "following"))
         return src.frame(f"""
             WITH f AS ({lists}),
