@@ -1,7 +1,7 @@
 """Tests of the synthetic archive generator.
 
 The archives are read back here with ``json`` and a tiny TXT reader written from
-export-formats.md, not with the project's reader, so that the generator's contract
+docs/export-formats.md, not with the project's reader, so that the generator's contract
 (layout per family, expected counts) is checked independently of it.
 """
 
@@ -34,7 +34,7 @@ from tiktok_portability_source.generator import (
 UTC = timezone.utc
 AT = datetime(2025, 12, 1, tzinfo=UTC)
 
-# --- an independent reading of the reference (export-formats §3, §4) ------------------------
+# --- an independent reading of the reference (docs/export-formats.md) ------------------------
 
 TOP_KEYS = {
     "F": {"Activity", "Ads and data", "App Settings", "Comment", "Direct Messages", "Profile", "Video"},
@@ -95,8 +95,34 @@ _C = {
     "blocked_accounts": ("Profile And Settings", "Block List", "BlockList"),
     "off_tiktok_activity": ("Your Activity", "Off TikTok Activity", "OffTikTokActivityDataList"),
 }
+# sections beyond the event lists; live_history names only its top section (Go Live History and
+# Watch Live History are read from it), shop tables their top section and sub-section
+_RECORDS_A = {
+    "devices": ("Activity", "Status", "Status List"),
+    "hashtags": ("Activity", "Hashtag", "HashtagList"),
+    "ad_interests": ("Ads and data", "Ad Interests", "AdInterestCategories"),
+    "settings": ("App Settings", "Settings", "SettingsMap"),
+}
+_SHOP = {"shop_product_browsing": ("Product Browsing History", "ProductBrowsingHistories"),
+         "shop_orders": ("Order History", "OrderHistories"), "shop_vouchers": ("Vouchers", "Vouchers")}
+_A.update({**_RECORDS_A, "live_history": ("Tiktok Live",),
+           **{t: ("Tiktok Shopping", *v) for t, v in _SHOP.items()}})
+_B.update({
+    **{t: ("Your Activity", *v[1:]) if v[0] == "Activity" else v for t, v in _RECORDS_A.items()},
+    "live_history": ("Tiktok Live",),
+    "locations": ("Your Activity", "Most Recent Location Data", "LocationData"),
+    **{t: ("TikTok Shop", *v) for t, v in _SHOP.items()},
+})
+_C.update({
+    **{t: v for t, v in _B.items() if t in ("devices", "hashtags", "locations", *_SHOP)},
+    "ad_interests": ("Your Activity", "Ad Interests", "AdInterestCategories"),
+    "settings": ("Profile And Settings", "Settings", "SettingsMap"),
+    "live_history": ("TikTok Live",),
+    "activity_summary": ("Your Activity", "Activity Summary", "ActivitySummaryMap"),
+})
 PATHS: dict[str, dict[str, tuple[str, ...]]] = {
-    "F": _A,
+    "F": {**{k: v for k, v in _A.items() if k != "live_history" and k not in _SHOP},
+          "off_tiktok_activity": ("Ads and data", "Usage Data From Third-Party Apps And Websites", "UsageDataList")},
     "A": _A,
     "A-activity": {
         **{k: v for k, v in _A.items() if v[0] == "Activity"},
@@ -117,7 +143,7 @@ VIDEO_ID = re.compile(r"/video/(\d+)")
 
 
 def _get(d: dict[str, Any], key: str) -> Any:
-    """Case-insensitive item access, as a reader must do (§5)."""
+    """Case-insensitive item access, as a reader must do."""
     for k, v in d.items():
         if k.lower() == key.lower():
             return v
@@ -129,7 +155,7 @@ def _date(value: str) -> str:
 
 
 def _json_rows(doc: dict[str, Any], family: str, table: str) -> list[Any]:
-    """The raw items of one table, [] when empty in any encoding (§7)."""
+    """The raw items of one table, [] when empty in any encoding."""
     path = PATHS[family].get(table)
     if path is None:
         return []
@@ -146,8 +172,21 @@ def _json_rows(doc: dict[str, Any], family: str, table: str) -> list[Any]:
         return out
     if table == "direct_messages":
         return [(thread, m) for thread, msgs in (node or {}).items() for m in msgs]
-    if table == "profile":
+    if table == "live_history":  # Go Live items, watched rooms and their comments (not the "-1" placeholder)
+        rows: list[Any] = [("went_live", g) for g in (node.get("Go Live History") or {}).get("GoLiveList") or []]
+        for room, r in ((node.get("Watch Live History") or {}).get("WatchLiveMap") or {}).items():
+            if r["WatchTime"]:
+                rows.append(("watched", room, r))
+                rows += [("commented", room, c) for c in r["Comments"] or []]
+        return rows
+    if table in ("profile", "activity_summary", "locations"):  # one map, one object
         return [node] if node else []
+    if table == "ad_interests":  # one string: "Food & Drink|Travel"
+        return [c for c in (node or "").split("|") if c]
+    if table == "settings":
+        return list(node or {})
+    if table == "shop_orders":  # order id -> order
+        return list((node or {}).items())
     return list(node or [])
 
 
@@ -172,9 +211,9 @@ def _json_key(table: str, item: Any) -> Any:
         return (_date(_get(item, "Date")), _get(item, "Comment"))
     if table == "direct_messages":
         thread, m = item
-        return (thread, m["Date"], m["From"], m["Content"])
+        return (_thread_name(thread), m["Date"], m["From"], m["Content"])
     if table in ("followers", "following", "blocked_accounts"):
-        return _get(item, "UserName")
+        return _account_key(_get(item, "UserName"), _get(item, "Date"))
     if table == "off_tiktok_activity":
         return tuple(_get(item, k) for k in ("TimeStamp", "Source", "Event"))
     if table == "purchases":
@@ -184,14 +223,65 @@ def _json_key(table: str, item: Any) -> Any:
         return (_get(item, "Date"), item.get("Sound"), item.get("Title"))
     if table == "profile":
         return "profile"
+    if table == "devices":
+        return _device_key(item.items())
+    if table == "hashtags":
+        return (item["HashtagName"], item["HashtagLink"])
+    if table == "ad_interests":
+        return item
+    if table == "live_history":
+        if item[0] == "went_live":
+            return ("went_live", item[1]["LiveStartTime"], item[1]["RoomId"], None)
+        if item[0] == "watched":
+            return ("watched", item[2]["WatchTime"], item[1], None)
+        return ("commented", item[2]["CommentTime"], item[1], item[2]["CommentContent"])
+    if table == "activity_summary":
+        return "activity_summary"
+    if table == "settings":
+        return _norm(item)
+    if table == "locations":
+        return (item["Date"], item["GpsData"], item["LastRegion"])
+    if table == "shop_product_browsing":
+        return (item["browsing_date"], item["shop_name"], item["product_name"])
+    if table == "shop_orders":
+        return item[0]
+    if table == "shop_vouchers":
+        return (item["ReceivedDate"], item["VoucherId"], item["VoucherName"])
     raise AssertionError(table)
 
 
+def _norm(key: str) -> str:
+    """Keys compared without case, spaces or punctuation."""
+    return re.sub(r"[^0-9a-z]+", "", key.lower())
+
+
+DEVICE_FIELDS = ("resolution", "appversion", "idfa", "gaid", "androidid", "idfv", "webid", "uid", "did")
+
+
+def _device_key(pairs: Any) -> tuple[str | None, ...]:
+    """Every field of a Status record (JSON key or TXT label), "" as NULL, ints as text."""
+    found = {("resolution" if _norm(k) == "screenresolution" else _norm(k)): v for k, v in pairs}
+    assert set(found) <= set(DEVICE_FIELDS), found
+    return tuple(None if found.get(f) in (None, "", "N/A") else str(found[f]) for f in DEVICE_FIELDS)
+
+
+def _account_key(username: str, date: str) -> Any:
+    """A deleted account ("N/A") is a row of its own, told apart by its date."""
+    return ("N/A", _date(date)) if username == "N/A" else username
+
+
+def _thread_name(thread: str) -> str:
+    """``Chat History with NAME:`` (JSON key, TXT-1/2022 header) or ``…NAME::`` -> NAME."""
+    return thread.removeprefix(">>> ").removeprefix("Chat History with ").rstrip(":")
+
+
 def _distinct(table: str, keys: list[Any]) -> set[Any]:
-    out = set(keys)
-    if table in ("followers", "following", "blocked_accounts"):
-        out.discard("N/A")
-    return out
+    return set(keys)
+
+
+def _usernames(keys: set[Any]) -> set[str]:
+    """The real accounts of a snapshot table's keys (deleted ones are keyed by their date)."""
+    return {k for k in keys if isinstance(k, str)}
 
 
 def read_json(archive: GeneratedArchive) -> dict[str, Any]:
@@ -210,10 +300,17 @@ def read_json(archive: GeneratedArchive) -> dict[str, Any]:
 
 def json_keys(archive: GeneratedArchive, doc: dict[str, Any] | None = None) -> dict[str, list[Any]]:
     doc = doc if doc is not None else read_json(archive)
-    return {t: [_json_key(t, i) for i in _json_rows(doc, archive.family, t)] for t in TABLES}
+    return _per_export(archive, {t: [_json_key(t, i) for i in _json_rows(doc, archive.family, t)] for t in TABLES})
 
 
-# --- an independent TXT reader (§11) -----------------------------------------------------------
+def _per_export(archive: GeneratedArchive, keys: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Settings and the activity summary are rows of one export: keyed by its time as well."""
+    for table in ("settings", "activity_summary"):
+        keys[table] = [(archive.exported_at, k) for k in keys[table]]
+    return keys
+
+
+# --- an independent TXT reader -----------------------------------------------------------
 
 TXT_NAMES = {
     "1": {"Video Browsing History.txt": "watch_history", "Like List.txt": "likes", "Favorite Videos.txt": "favorite_videos",
@@ -232,7 +329,21 @@ TXT_NAMES = {
           "Comments.txt": "comments", "Direct Messages.txt": "direct_messages", "Profile Info.txt": "profile",
           "Posts.txt": "posts"},
 }
+TXT_NAMES["2022"] = {
+    "Video Browsing.txt": "watch_history", "Likes.txt": "likes", "Favorite Videos.txt": "favorite_videos",
+    "Favorite Sounds.txt": "favorite_sounds", "Favorite Effects.txt": "favorite_effects",
+    "Favorite HashTags.txt": "favorite_hashtags", "Follower.txt": "followers", "Following.txt": "following",
+    "Searches.txt": "searches", "Sharing.txt": "shares", "Login History.txt": "logins", "Purchases.txt": "purchases",
+    "Block List.txt": "blocked_accounts", "Comments.txt": "comments", "Direct Messages.txt": "direct_messages",
+    "Profile Info.txt": "profile", "Videos.txt": "posts",
+}
+_TXT_RECORDS = {"Status.txt": "devices", "Hashtag.txt": "hashtags", "Ad Interests.txt": "ad_interests",
+                "Settings.txt": "settings"}
+for _gen in ("1", "2", "2022"):
+    TXT_NAMES[_gen].update(_TXT_RECORDS)
+TXT_NAMES["2022"]["Usage_Data_from_Third-party Apps and Websites.txt"] = "off_tiktok_activity"
 TXT_NAMES["2025"] = {("Watch History.txt" if t == "watch_history" else n): t for n, t in TXT_NAMES["2"].items()}
+TXT_NAMES["2025"].update({"Activity Summary.txt": "activity_summary", "Most Recent Location Data.txt": "locations"})
 TXT_NAMES["nl"] = {
     {"Watch History.txt": "Kijkgeschiedenis.txt", "Like List.txt": "Likelijst.txt", "Follower.txt": "Volger.txt",
      "Following.txt": "Volgend.txt", "Searches.txt": "Zoekopdrachten.txt",
@@ -240,6 +351,24 @@ TXT_NAMES["nl"] = {
     for n, t in TXT_NAMES["2025"].items()
 }
 SENTINELS = ("You have no data in this section", "Dit gedeelte bevat geen gegevens")
+# every label the TXT files of modelled sections use; a line whose text before the
+# first ": " is none of these continues the previous value (photo URLs, multi-line comments)
+TXT_LABELS = frozenset({
+    "Date", "Link", "Video Link", "Sound Link", "HashTag Link", "Effect Link", "Favorite Collection", "Search Term",
+    "Shared Content", "Method", "IP", "Device Model", "Device System", "Network Type", "Carrier", "Comment", "Photo",
+    "Url", "Username", "Source", "Event", "Price", "Like(s)", "Who can view", "Allow comments", "Allow stitches",
+    "Allow duets", "Allow stickers", "Allow sharing to story", "Content disclosure", "AI generated content", "Sound",
+    "Location", "Title", "Adds yours text", "Alternate text", "Cover image", "Profile Photo", "Profile Video",
+    "Telephone Number", "Email Address", "Bio Description", "Birthdate", "Like(s) Received", "Value",
+    "Screen Resolution", "App Version", "IDFA", "GAID", "Web ID", "Hashtag Name", "Hashtag Link",
+    "Ad Interest Categories", "GPS Data", "Last Region",
+})
+ACTIVITY_SUMMARY_NOTE = "(Note: Activity may take several days to appear.)"
+ACTIVITY_SUMMARY_LABELS = ("Videos commented on since account registration",
+                           "Videos shared since account registration",
+                           "Videos watched to the end since account registration")
+DM_OLD = re.compile(r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\] (\S+): (.*)$")  # TXT-1, TXT-2022
+DM_NEW = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC (\S+): (.*)$")  # 2023 on
 
 
 def read_txt_tree(archive: GeneratedArchive) -> dict[str, str]:
@@ -251,21 +380,47 @@ def read_txt_tree(archive: GeneratedArchive) -> dict[str, str]:
 
 
 def _txt_blocks(text: str) -> list[tuple[str | None, dict[str, str]]]:
-    """(current header, {label: value}) per record; first-': ' split, '::' and sentinels."""
+    """(current header, {label: value}) per record; first-': ' split, '::', sentinels, and
+    unlabelled continuation lines appended to the previous value with a newline."""
     out, header = [], None
     for block in text.split("\n\n"):
         rec: dict[str, str] = {}
+        last = None
         for line in block.split("\n"):
             if not line or line in SENTINELS:
                 continue
-            if ": " not in line and line.endswith(":"):
+            label, sep, value = line.partition(": ")
+            if sep and label.rstrip(":") in TXT_LABELS:
+                last = label.rstrip(":")
+                rec[last] = value
+            elif not rec and ": " not in line and line.endswith(":"):
                 header = line[:-1]
-                continue
-            label, value = line.split(": ", 1)
-            rec[label.rstrip(":")] = value
+            else:
+                assert last is not None, line
+                rec[last] += "\n" + line
         if rec:
             out.append((header, rec))
     return out
+
+
+def _txt_messages(text: str) -> list[tuple[str, str, str, str]]:
+    """(thread name, date, sender, content) of a TXT DM file in either grammar; a line that is
+    no header and no message continues the previous message."""
+    out: list[list[str]] = []
+    thread = None
+    for line in text.split("\n"):
+        if not line or line in SENTINELS:
+            continue
+        if line.startswith(">>> Chat History with "):
+            thread = _thread_name(line)
+            continue
+        m = DM_OLD.match(line) or DM_NEW.match(line)
+        if m:
+            assert thread is not None
+            out.append([thread, m.group(1), m.group(2), m.group(3)])
+        else:
+            out[-1][3] += "\n" + line
+    return [tuple(m) for m in out]  # type: ignore[misc]
 
 
 def txt_keys(archive: GeneratedArchive) -> dict[str, list[Any]]:
@@ -276,13 +431,16 @@ def txt_keys(archive: GeneratedArchive) -> dict[str, list[Any]]:
         if table is None:
             continue
         if table == "direct_messages":
-            thread = None
-            for line in text.splitlines():
-                if line.startswith(">>> Chat History with "):
-                    thread = line
-                elif line.startswith("["):
-                    m = re.match(r"\[(.+?)\] (.+?): (.*)$", line)
-                    keys[table].append((thread, m.group(1), m.group(2), m.group(3)))
+            keys[table] += _txt_messages(text)
+            continue
+        if text.strip() in SENTINELS:
+            continue
+        if table == "settings":  # one "Label: value" line per setting, any label
+            keys[table] += [_norm(line.partition(": ")[0]) for line in text.splitlines() if line]
+            continue
+        if table == "activity_summary":  # a note line, then one counter per line
+            assert _activity_summary_txt(text)
+            keys[table].append("activity_summary")
             continue
         for header, r in _txt_blocks(text):
             d = _date(r.get("Date", ""))
@@ -303,21 +461,40 @@ def txt_keys(archive: GeneratedArchive) -> dict[str, list[Any]]:
             elif table == "comments":
                 k = (d, r["Comment"])
             elif table in ("followers", "following", "blocked_accounts"):
-                k = r["Username"]
+                k = _account_key(r["Username"], d)
             elif table == "off_tiktok_activity":
                 k = (d, r["Source"], r["Event"])
             elif table == "purchases":
                 k = (d, "send" if header == "Send Gifts History" else "buy", r["Price"])
             elif table == "posts":
                 k = (d, r.get("Sound"), r.get("Title"))
+            elif table == "devices":
+                k = _device_key(r.items())
+            elif table == "hashtags":
+                k = (r["Hashtag Name"], r["Hashtag Link"])
+            elif table == "ad_interests":
+                keys[table] += [c for c in r["Ad Interest Categories"].split("|") if c]
+                continue
+            elif table == "locations":
+                k = (d, r["GPS Data"], r["Last Region"])
             else:
                 k = "profile"
             keys[table].append(k)
-    return keys
+    return _per_export(archive, keys)
+
+
+def _activity_summary_txt(text: str) -> dict[str, int]:
+    """The counters of ``Activity Summary.txt``; its first line is TikTok's note in brackets."""
+    first, *lines = text.rstrip("\n").split("\n")
+    assert first == ACTIVITY_SUMMARY_NOTE, first
+    counters = dict(line.split(": ") for line in lines)
+    assert tuple(counters) == ACTIVITY_SUMMARY_LABELS
+    return {label: int(value) for label, value in counters.items()}
 
 
 def assert_counts(archive: GeneratedArchive, keys: dict[str, list[Any]]) -> None:
     got = {t: len(_distinct(t, keys[t])) for t in TABLES}
+    got["autofill"] = 0  # written, but loaded only on the user's opt-in
     assert got == archive.expected
 
 
@@ -325,7 +502,8 @@ def assert_counts(archive: GeneratedArchive, keys: dict[str, list[Any]]) -> None
 
 
 def test_same_arguments_give_identical_bytes(tmp_path: Path) -> None:
-    for kwargs in ({"family": "B"}, {"family": "A"}, {"data_format": "txt", "txt_generation": "1"}):
+    for kwargs in ({"family": "B"}, {"family": "A"}, {"family": "D"}, {"data_format": "txt", "txt_generation": "1"},
+                   {"data_format": "txt", "txt_generation": "2022"}, {"data_format": "txt", "txt_generation": "2025"}):
         a = generate_archive(tmp_path / "one", seed=3, **kwargs)
         b = generate_archive(tmp_path / "two", seed=3, **kwargs)
         c = generate_archive(tmp_path / "three", seed=4, **kwargs)
@@ -421,16 +599,31 @@ def test_txt_generations(tmp_path: Path, gen: str, container: str) -> None:
     assert a.data_format == "txt" and a.family == f"TXT-{gen}" and a.txt_generation == gen
     files = read_txt_tree(a)
     base = {rel.rsplit("/", 1)[-1]: text for rel, text in files.items()}
-    assert all(rel.startswith(f"TikTok_Data_{int(AT.timestamp())}/") for rel in files)
-    assert set(TXT_NAMES[gen]) <= set(base) | ({"Favorite Collections.txt"} if gen == "1" else set())
-    assert {"Status.txt", "Settings.txt", "Synthetic Future Section.txt"} <= set(base)
-    assert sorted(a.unmodelled_sections) == ["Settings.txt", "Status.txt"]
+    if gen == "2022":  # member names from the root, no epoch folder
+        assert all(rel.startswith("/" if container == "zip" else ("Activity/", "Ads and data/", "App Settings/",
+                                                                   "Comments/", "Direct Messages/", "Profile/",
+                                                                   "Videos/")) for rel in files)
+        assert not any("TikTok_Data_" in rel for rel in files)
+    else:
+        assert all(rel.startswith(f"TikTok_Data_{int(AT.timestamp())}/") for rel in files)
+    assert set(TXT_NAMES[gen]) <= set(base)
+    assert {"Status.txt", "Settings.txt", "Hashtag.txt", "Ad Interests.txt",
+            "Synthetic Future Section.txt"} <= set(base)
+    assert ("Activity Summary.txt" in base) == ("Most Recent Location Data.txt" in base) == (gen in ("2025", "nl"))
+    assert not any("Live" in name or "Shop" in name for name in base)  # no LIVE or Shop files in TXT
+    if gen == "2022":
+        assert a.unmodelled_sections == ["Ads_Based_On_Data_Received_from_Partners.txt"]
+        assert "Off TikTok Activity.txt" not in base and "Favorite Collections.txt" not in base
+    else:
+        assert a.unmodelled_sections == []
+    for name in a.unmodelled_sections:
+        assert base[name].strip() and base[name] not in (s + "\n" for s in SENTINELS)
     sentinel = "Dit gedeelte bevat geen gegevens" if gen == "nl" else "You have no data in this section"
     assert base["Favorite Effects.txt"] == sentinel + "\n"
-    watch = {"1": "Video Browsing History.txt", "2": "Browsing History.txt", "2025": "Watch History.txt",
-             "nl": "Kijkgeschiedenis.txt"}[gen]
+    watch = {"1": "Video Browsing History.txt", "2022": "Video Browsing.txt", "2": "Browsing History.txt",
+             "2025": "Watch History.txt", "nl": "Kijkgeschiedenis.txt"}[gen]
     first = base[watch].split("\n\n")[0].split("\n")
-    if gen == "1":
+    if gen in ("1", "2022"):
         assert first[0].startswith("Date: ") and first[1].startswith("Video Link: https://")
         assert "HashTag Link: " in base["Favorite HashTags.txt"]
         assert ">>> Chat History with " in base["Direct Messages.txt"]
@@ -440,7 +633,8 @@ def test_txt_generations(tmp_path: Path, gen: str, container: str) -> None:
         assert "Like(s): " in base["Posts.txt"] and "Title: N/A" in base["Posts.txt"]
         assert "Photo: N/A\nUrl: \n" in base["Comments.txt"]  # empty value keeps its trailing space
     assert first[0].endswith(" UTC") == (gen in ("2025", "nl"))
-    assert base["Login History.txt"].startswith("Date: ") and (" UTC\n" in base["Login History.txt"]) == (gen != "1")
+    assert base["Login History.txt"].startswith("Date: ")
+    assert (" UTC\n" in base["Login History.txt"]) == (gen not in ("1", "2022"))
     purchases = base["Purchase History.txt" if gen == "1" else "Purchases.txt"]
     assert purchases.startswith("Send Gifts History:\n") and "\nBuy Gifts History:\n" in purchases
     profile = base["Profile Info.txt"]
@@ -535,14 +729,14 @@ def test_unknown_and_unmodelled_sections(tmp_path: Path) -> None:
     doc = read_json(a)
     assert a.unknown_sections == ["Your Activity › Synthetic Future Section"]
     assert len(doc["Your Activity"]["Synthetic Future Section"]["FutureList"]) == 3
-    assert "Your Activity › Status" in a.unmodelled_sections
-    assert "App Settings › Settings" in a.unmodelled_sections
-    assert "Tiktok Live › Watch Live History" in a.unmodelled_sections
+    # sections with a table are no longer unmodelled; LIVE settings have no table
+    assert a.unmodelled_sections == ["Tiktok Live › Go Live Settings"]
     for path in a.unmodelled_sections:
         top, sub = path.split(" › ")
         assert doc[top][sub]  # present, with data
     assert doc["Your Activity"]["Status"]["Status List"][0]["Resolution"]
     assert doc["App Settings"]["Settings"]["SettingsMap"]["Interests"] == "Food|Travel|Pets"
+    assert {"devices", "hashtags", "ad_interests", "settings", "live_history", "locations"} <= a.tables
 
     a2 = generate_archive(tmp_path, family="A")
     assert a2.unknown_sections == ["Activity › Synthetic Future Section"]
@@ -551,7 +745,8 @@ def test_unknown_and_unmodelled_sections(tmp_path: Path) -> None:
     plain = generate_archive(tmp_path, family="B", unknown_sections=False, unmodelled_sections=False)
     pdoc = read_json(plain)
     assert plain.unknown_sections == [] and plain.unmodelled_sections == []
-    assert "Synthetic Future Section" not in pdoc["Your Activity"] and "Status" not in pdoc["Your Activity"]
+    assert "Synthetic Future Section" not in pdoc["Your Activity"] and "Go Live Settings" not in pdoc["Tiktok Live"]
+    assert pdoc["Your Activity"]["Status"] == doc["Your Activity"]["Status"]  # a table's section stays
     assert plain.expected == a.expected
 
 
@@ -592,15 +787,20 @@ def test_mixed_style_for_naturally_empty_sections(tmp_path: Path) -> None:
     assert doc["Ads and data"]["Off TikTok Activity"] == {}
     assert doc["Direct Messages"]["Chat History"] == {"ChatHistory": {}}
     assert doc["Profile"]["Profile Information"]["ProfileMap"]["likesReceived"] == "None"
-    assert {t: n for t, n in a.expected.items() if n} == {"profile": 1}
+    assert doc["Activity"]["Status"] == {"Status List": None} and doc["Tiktok Live"]["Go Live History"] == {
+        "GoLiveList": None}
+    # the account's settings are there from the start, like its profile
+    assert {t: n for t, n in a.expected.items() if n} == {"profile": 1, "settings": len(
+        doc["App Settings"]["Settings"]["SettingsMap"])}
+    assert_counts(a, json_keys(a, doc))
 
 
 def test_sentinels_and_value_forms(tmp_path: Path) -> None:
     a = generate_archive(tmp_path, family="B")
     doc = read_json(a)
     fans = doc["Your Activity"]["Follower"]["FansList"]
-    assert "N/A" in [f["UserName"] for f in fans]
-    assert a.expected["followers"] == len(fans) - 1  # the deleted account gives no row
+    assert [f["UserName"] for f in fans].count("N/A") == 2
+    assert a.expected["followers"] == len(fans)  # a deleted account is a row (username NULL)
     prof = doc["Profile"]["Profile Info"]["ProfileMap"]
     assert prof["userName"] == "user_a" and a.username == "user_a"
     assert re.fullmatch(r"\d\d-[A-Z][a-z]{2}-\d{4}", prof["birthDate"])
@@ -656,7 +856,7 @@ def test_unfollowed_between_and_union_counts(tmp_path: Path) -> None:
     assert gone["followers"] or gone["following"]
     ke, kl = json_keys(early), json_keys(late)
     for table in ("followers", "following"):
-        assert gone[table] == _distinct(table, ke[table]) - _distinct(table, kl[table])
+        assert gone[table] == _usernames(_distinct(table, ke[table])) - _usernames(_distinct(table, kl[table]))
     both = h.expected_counts([late, early])
     assert both == h.expected_counts([early, late])
     for table in TABLES:
@@ -749,6 +949,355 @@ def test_streamed_json_is_pretty_printed_like_json_dumps(tmp_path: Path, family:
     assert a.expected["watch_history"] > 8192  # more than one chunk
     assert raw == json.dumps(json.loads(raw), indent=2, ensure_ascii=False)
     assert "😂" in raw or "🔥" in raw
+
+
+
+# --- quirks of real exports (docs/export-formats.md) -------------------------------------------------
+
+OLD_GENS = ("1", "2022")  # bracketed DMs, no " UTC", posts with date/link/likes only
+NAMES_2022 = {
+    "Activity/Video Browsing.txt", "Activity/Likes.txt", "Activity/Favorite Videos.txt",
+    "Activity/Favorite Sounds.txt", "Activity/Favorite Effects.txt", "Activity/Favorite HashTags.txt",
+    "Activity/Follower.txt", "Activity/Following.txt", "Activity/Searches.txt", "Activity/Sharing.txt",
+    "Activity/Login History.txt", "Activity/Purchases.txt", "Activity/Status.txt", "Activity/Hashtag.txt",
+    "App Settings/Block List.txt", "App Settings/Settings.txt", "Comments/Comments.txt",
+    "Direct Messages/Direct Messages.txt", "Profile/Profile Info.txt", "Videos/Videos.txt",
+    "Ads and data/Ad Interests.txt", "Ads and data/Ads_Based_On_Data_Received_from_Partners.txt",
+    "Ads and data/Usage_Data_from_Third-party Apps and Websites.txt",
+}
+POST_LABELS = {  # TXT label -> JSON key
+    "Date": "Date", "Link": "Link", "Like(s)": "Likes", "Who can view": "WhoCanView",
+    "Allow comments": "AllowComments", "Allow stitches": "AllowStitches", "Allow duets": "AllowDuets",
+    "Allow stickers": "AllowStickers", "Allow sharing to story": "AllowSharingToStory",
+    "Content disclosure": "ContentDisclosure", "AI generated content": "AIGeneratedContent", "Sound": "Sound",
+    "Location": "Location", "Title": "Title", "Adds yours text": "AddYoursText", "Alternate text": "AlternateText",
+    "Cover image": "CoverImage",
+}
+LATE_POST_KEYS = {"AlternateText", "CoverImage"}
+FLAGS = {"allow_comments": "AllowComments", "allow_stitches": "AllowStitches", "allow_duets": "AllowDuets",
+         "allow_stickers": "AllowStickers", "allow_sharing_to_story": "AllowSharingToStory"}
+
+
+def _file(archive: GeneratedArchive, name: str) -> str:
+    """The text of the one file of a TXT archive with this base name."""
+    found = [t for rel, t in read_txt_tree(archive).items() if rel.rsplit("/", 1)[-1] == name]
+    assert len(found) == 1, name
+    return found[0]
+
+
+def _posts_file(gen: str) -> str:
+    return "Videos.txt" if gen in OLD_GENS else "Posts.txt"
+
+
+def _fmt(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M:%S")
+
+
+@pytest.mark.parametrize("epoch_folder", [True, False])
+def test_txt_2022_names_and_leading_slash(tmp_path: Path, epoch_folder: bool) -> None:
+    h = UserHistory()
+    a = h.export(tmp_path, at=AT, data_format="txt", txt_generation="2022", epoch_folder=epoch_folder,
+                 unknown_sections=False)
+    assert a.family == "TXT-2022" and a.txt_generation == "2022"
+    with zipfile.ZipFile(a.path) as zf:
+        names = zf.namelist()
+    assert set(names) == {"/" + n for n in NAMES_2022}  # from the root, never TikTok_Data_<epoch>/
+    folder = h.export(tmp_path, at=AT, data_format="txt", txt_generation="2022", container="folder",
+                      epoch_folder=epoch_folder, unknown_sections=False)
+    files = {rel.removeprefix("/"): text for rel, text in read_txt_tree(a).items()}
+    assert read_txt_tree(folder) == files  # the same tree, without the slash
+    # labels: watch and likes "Date" + "Video Link", sharing "Date", "Shared Content", "Link", "Method"
+    for name in ("Activity/Video Browsing.txt", "Activity/Likes.txt"):
+        records = _txt_blocks(files[name])
+        assert len(records) > 3 and all(list(r) == ["Date", "Video Link"] for _, r in records), name
+        assert all(VIDEO_ID.search(r["Video Link"]) for _, r in records)
+    shares = _txt_blocks(files["Activity/Sharing.txt"])
+    assert shares and all(list(r) == ["Date", "Shared Content", "Link", "Method"] for _, r in shares)
+    assert not re.search(r"\d\d:\d\d:\d\d UTC", "".join(files.values()))  # no " UTC" anywhere
+    assert "favorite_collections" not in a.tables and a.expected["favorite_collections"] == 0
+    assert a.expected["watch_history"] > 10 and a.expected["shares"] > 3
+    # off-TikTok activity under its old name; Status, Hashtag, Settings and Ad Interests have tables
+    assert "off_tiktok_activity" in a.tables
+    usage = _txt_blocks(files["Ads and data/Usage_Data_from_Third-party Apps and Websites.txt"])
+    assert len(usage) == a.expected["off_tiktok_activity"] > 3
+    assert all(list(r) == ["Date", "Source", "Event"] for _, r in usage)
+    assert {"devices", "hashtags", "ad_interests", "settings"} <= a.tables
+    assert re.search(r"^Hashtag Name: \w+\nHashtag Link: https://www\.tiktok\.com/share/challenge/7\d{18}/$",
+                     files["Activity/Hashtag.txt"], re.M)
+    assert "|" in files["Ads and data/Ad Interests.txt"]
+    # the partners file alone has no table: an unmodelled section holding a few records
+    unmodelled = {"Ads_Based_On_Data_Received_from_Partners.txt"}
+    assert set(a.unmodelled_sections) == unmodelled
+    blocks = files["Ads and data/Ads_Based_On_Data_Received_from_Partners.txt"].strip().split("\n\n")
+    assert len(blocks) >= 3 and all(b.startswith("Date: ") for b in blocks)
+    assert_counts(a, txt_keys(a))
+    assert_counts(folder, txt_keys(folder))
+    plain = h.export(tmp_path, at=AT, data_format="txt", txt_generation="2022", unmodelled_sections=False,
+                     unknown_sections=False)
+    assert plain.unmodelled_sections == []
+    assert {n.rsplit("/", 1)[-1] for n in read_txt_tree(plain)} == {n.rsplit("/", 1)[-1] for n in NAMES_2022} - unmodelled
+
+
+@pytest.mark.parametrize("gen", TXT_GENERATIONS)
+def test_txt_direct_message_grammars(tmp_path: Path, gen: str) -> None:
+    h = UserHistory()
+    t = h.export(tmp_path, at=AT, data_format="txt", txt_generation=gen)
+    j = h.export(tmp_path, at=AT, family="B")
+    text = _file(t, "Directe berichten.txt" if gen == "nl" else "Direct Messages.txt")
+    lines = text.split("\n")
+    old = gen in OLD_GENS
+    colon = ":" if old else "::"
+    headers = [line for line in lines if line.startswith(">>> ")]
+    assert len(headers) > 2
+    assert all(re.fullmatch(r">>> Chat History with (user_\d{4}|Group_Chat_\d+)" + colon, h_) for h_ in headers)
+    assert f">>> Chat History with Group_Chat_7000000000000000006{colon}" in headers
+    this, other = (DM_OLD, DM_NEW) if old else (DM_NEW, DM_OLD)
+    messages = [line for line in lines if this.match(line)]
+    assert len(messages) > 10 and not any(other.match(line) for line in lines)
+    if old:
+        assert re.search(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] user_a: ", text, re.M)
+    else:
+        assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC user_a: ", text, re.M)
+        assert not any(line.startswith("[2") for line in lines)
+    for k, line in enumerate(lines):  # threads are separated by a blank line
+        if line.startswith(">>> ") and k:
+            assert lines[k - 1] == "" and lines[k - 2] != ""
+    continuation = [line for line in lines if line and not line.startswith(">>> ") and not this.match(line)]
+    assert "see you at 5: ok?" in continuation  # a continued text that itself contains ": "
+    parsed = _txt_messages(text)
+    contents = [m[3] for m in parsed]
+    assert "running late\nsee you at 5: ok?" in contents
+    assert any(re.fullmatch(r"\[https://p16-sign\.tiktokcdn\.com/tos-[^\s\]]+\.jpeg\]", c) for c in contents)
+    assert any(re.fullmatch(r"https://www\.tiktokv\.com/share/video/7\d{18}/", c) for c in contents)
+    # the same messages as the JSON export of the same moment, multi-line contents included
+    json_messages = set(json_keys(j)["direct_messages"])
+    assert any("\n" in m[3] for m in json_messages)
+    assert set(parsed) == json_messages
+    assert len(set(parsed)) == t.expected["direct_messages"] == len(parsed)
+
+
+@pytest.mark.parametrize("gen", TXT_GENERATIONS)
+def test_txt_photo_posts_continue_on_unlabelled_lines(tmp_path: Path, gen: str) -> None:
+    h = UserHistory()
+    t = h.export(tmp_path, at=AT, data_format="txt", txt_generation=gen)
+    j = h.export(tmp_path, at=AT, family="B")
+    text = _file(t, _posts_file(gen))
+    label = "Video Link" if gen in OLD_GENS else "Link"
+    url = r"https://[^\s:]+\S*"
+    assert re.search(rf"^{label}: {url}-0\.jpeg\S*\n{url}-1\.jpeg\S*\n{url}-2\.jpeg\S*\nLike\(s\): \d+$", text, re.M)
+    assert not re.search(r"\.jpeg\S* https://", text)  # never joined by a space
+    txt_links = {_date(r["Date"]): r[label] for _, r in _txt_blocks(text)}
+    json_links = {p["Date"]: p["Link"] for p in read_json(j)["Post"]["Posts"]["VideoList"]}
+    assert txt_links == json_links  # the same "\n"-joined string in both formats
+    assert sorted(len(v.split("\n")) for v in txt_links.values())[-1] == 3
+
+
+def test_multi_line_comments_in_every_format(tmp_path: Path) -> None:
+    h = UserHistory()
+    found: dict[str, set[tuple[str, str]]] = {}
+    for fam in ("F", "A", "A-activity", "B", "C", "D"):
+        a = h.export(tmp_path, at=AT, family=fam)
+        found[fam] = {(_date(_get(i, "Date")), _get(i, "Comment")) for i in _json_rows(read_json(a), fam, "comments")}
+    for gen in TXT_GENERATIONS:
+        a = h.export(tmp_path, at=AT, data_format="txt", txt_generation=gen)
+        text = _file(a, "Comments.txt")
+        assert "\nComment: so good\nsecond line: still the comment\n" in text
+        for block in text.split("\n\n"):  # a continuation line never starts with a label word
+            for line in block.split("\n")[1:]:
+                if line and line.split(": ", 1)[0] not in TXT_LABELS:
+                    assert not any(line.startswith(w) for w in ("Date", "Comment", "Photo", "Url")), line
+        found[gen] = {(_date(r["Date"]), r["Comment"]) for _, r in _txt_blocks(text)}
+    texts = {c for _, c in found["B"]}
+    assert "so good\nsecond line: still the comment" in texts
+    assert any(c.count("\n") >= 2 for c in texts)
+    assert all(v == found["B"] for v in found.values()), {k: len(v) for k, v in found.items()}
+
+
+def test_deleted_accounts_in_followers_following_and_blocks(tmp_path: Path) -> None:
+    h = UserHistory()
+    exports = [h.export(tmp_path, at=AT, family=f) for f in FAMILIES]
+    exports += [h.export(tmp_path, at=AT, data_format="txt", txt_generation=g) for g in TXT_GENERATIONS]
+    seen = set()
+    for a in exports:
+        keys = json_keys(a) if a.data_format == "json" else txt_keys(a)
+        for table, n in (("followers", 2), ("following", 1), ("blocked_accounts", 1)):
+            if table not in a.tables:
+                continue
+            seen.add((a.family, table))
+            deleted = [k for k in keys[table] if not isinstance(k, str)]
+            assert len(deleted) == len(set(deleted)) == n, (a.family, table, deleted)
+            assert all(datetime.strptime(d, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC) <= AT for _, d in deleted)
+            # a deleted account is a row: real accounts by name plus N/A ones by date
+            assert a.expected[table] == len(_usernames(set(keys[table]))) + n
+        assert_counts(a, json_keys(a) if a.data_format == "json" else txt_keys(a))
+    assert {t for _, t in seen} == {"followers", "following", "blocked_accounts"}
+    assert sum(1 for f, t in seen if t == "blocked_accounts") == 5 + len(TXT_GENERATIONS)  # F, A, B, C, D + TXT
+    b = next(a for a in exports if a.family == "B")
+    assert '"UserName": "N/A"' in json.dumps(read_json(b))
+    assert "\nUsername: N/A\n" in _file(next(a for a in exports if a.family == "TXT-2025"), "Block List.txt")
+    # the same deleted account in two exports is one row
+    early = h.export(tmp_path, at=AT - timedelta(days=60), family="B")
+    both = h.expected_counts([early, b])
+    for table in ("followers", "following", "blocked_accounts"):
+        union = set(json_keys(early)[table]) | set(json_keys(b)[table])
+        assert both[table] == len(union), table
+    assert {k for k in union if not isinstance(k, str)}  # blocked accounts: one N/A in both
+    # unfollowed_between never reports a deleted account
+    gone = h.unfollowed_between(early, b)
+    assert all(isinstance(u, str) and u != "N/A" for us in gone.values() for u in us)
+    # small histories: as many as the sizes allow
+    small = UserHistory(sizes=Sizes(followers=5, following=2, blocked_accounts=1))
+    s = small.export(tmp_path, at=datetime(2025, 12, 31, tzinfo=UTC), family="B")
+    sk = json_keys(s)
+    assert [sum(1 for k in sk[t] if not isinstance(k, str)) for t in ("followers", "following", "blocked_accounts")] \
+        == [1, 0, 0]
+
+
+UNDATED = ("profile", "direct_messages", "devices", "hashtags", "ad_interests", "settings", "activity_summary")
+
+
+@pytest.mark.parametrize("gen", TXT_GENERATIONS)
+def test_utc_suffix_per_generation(tmp_path: Path, gen: str) -> None:
+    a = generate_archive(tmp_path, data_format="txt", txt_generation=gen)
+    with_utc, without = set(), set()
+    for rel, text in read_txt_tree(a).items():
+        table = TXT_NAMES[gen].get(rel.rsplit("/", 1)[-1])
+        if table in (None, *UNDATED) or text.strip() in SENTINELS:
+            continue
+        dates = re.findall(r"^Date: (.*)$", text, re.M)
+        assert dates, rel
+        kinds = {d.endswith(" UTC") for d in dates}
+        assert len(kinds) == 1, rel  # one form per file
+        (with_utc if kinds == {True} else without).add(table)
+        assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d( UTC)?", d) for d in dates)
+    assert len(with_utc | without) >= 15
+    if gen in ("2025", "nl"):
+        assert not without
+    elif gen in OLD_GENS:
+        assert not with_utc
+    else:
+        assert "logins" in with_utc and "watch_history" in without
+        assert 0.35 < len(with_utc) / len(with_utc | without) < 0.65, (with_utc, without)
+
+
+def test_posts_keep_all_their_fields(tmp_path: Path) -> None:
+    h = UserHistory()
+    full = {"Date", "Link", "Likes", "WhoCanView", "AllowComments", "AllowStitches", "AllowDuets", "AllowStickers",
+            "AllowSharingToStory", "ContentDisclosure", "AIGeneratedContent", "Sound", "Location", "Title",
+            "AddYoursText"}
+    json_posts = {}
+    for fam in ("F", "A", "B", "C", "D", "E"):
+        posts = _json_rows(read_json(h.export(tmp_path, at=AT, family=fam)), fam, "posts")
+        assert len(posts) > 3
+        json_posts[fam] = {p["Date"]: p for p in posts}
+        if fam in ("A", "F"):
+            assert all(set(p) == {"Date", "Link", "Likes"} for p in posts)
+            continue
+        assert all(set(p) == full | (LATE_POST_KEYS if fam == "D" else set()) for p in posts), fam
+        adds = [p["AddYoursText"] for p in posts]
+        assert "N/A" in adds and any(x not in ("N/A", "") for x in adds)
+        assert all(p[k] in ("Yes", "No") for p in posts for k in FLAGS.values())
+        assert {p["AllowStitches"] for p in posts} == {"Yes", "No"}
+        if fam == "D":
+            alts = [p["AlternateText"] for p in posts]
+            assert "N/A" in alts and any(x not in ("N/A", "") for x in alts)
+            assert all(p["CoverImage"].startswith("https://") for p in posts)
+    sentence = [label for label in POST_LABELS if label not in ("Date", "Link", "Alternate text", "Cover image")]
+    for gen in TXT_GENERATIONS:
+        t = h.export(tmp_path, at=AT, data_format="txt", txt_generation=gen)
+        text = _file(t, _posts_file(gen))
+        records = [r for _, r in _txt_blocks(text)]
+        assert len(records) == len(json_posts["D"])
+        if gen in OLD_GENS:
+            assert all(list(r) == ["Date", "Video Link", "Like(s)"] for r in records)
+            continue
+        late = ["Alternate text", "Cover image"] if gen in ("2025", "nl") else []
+        assert all(list(r) == ["Date", "Link", *sentence, *late] for r in records), gen
+        assert "\nWho can view: " in text and "\nAdds yours text: " in text and "Who Can View" not in text
+        reference = json_posts["D" if late else "B"]
+        for r in records:  # the same values as the JSON export of the same moment
+            item = reference[_date(r["Date"])]
+            assert {POST_LABELS[k]: v for k, v in r.items() if k != "Date"} == \
+                {k: v for k, v in item.items() if k != "Date"}
+
+
+def test_expected_rows_of_posts(tmp_path: Path) -> None:
+    h = UserHistory()
+    d = h.export(tmp_path, at=AT, family="D")
+    rows = h.expected_rows("posts", [d])
+    items = {p["Date"]: p for p in _json_rows(read_json(d), "D", "posts")}
+    assert len(rows) == len(items) == d.expected["posts"]
+    assert [r["posted_at"] for r in rows] == sorted(r["posted_at"] for r in rows)
+    for r in rows:
+        assert r["posted_at"].utcoffset() == timedelta(0)
+        p = items[_fmt(r["posted_at"])]
+        assert r["likes"] == int(p["Likes"]) and isinstance(r["likes"], int)
+        assert r["who_can_view"] == p["WhoCanView"] and r["sound"] == p["Sound"]
+        for col, key in FLAGS.items():
+            assert r[col] is (p[key] == "Yes"), col
+        assert r["title"] == (None if p["Title"] in ("N/A", "") else p["Title"])
+        assert r["add_yours_text"] == (None if p["AddYoursText"] in ("N/A", "") else p["AddYoursText"])
+        assert r["media_links"] == p["Link"] and r["media_count"] == len(p["Link"].split("\n"))
+    assert {r["media_count"] for r in rows} == {1, 3}
+    assert any(r["title"] is None for r in rows) and any(r["title"] for r in rows)
+    assert any(r["add_yours_text"] is None for r in rows) and any(r["add_yours_text"] for r in rows)
+    assert set(rows[0]) == {"posted_at", "likes", "who_can_view", *FLAGS, "sound", "title", "add_yours_text",
+                            "media_links", "media_count"}
+    # TXT of the same moment: the same rows, links read from the continuation lines
+    t = h.export(tmp_path, at=AT, data_format="txt", txt_generation="2025")
+    assert h.expected_rows("posts", [t]) == rows
+    txt_links = {_date(r["Date"]): r["Link"] for _, r in _txt_blocks(_file(t, "Posts.txt"))}
+    assert {_fmt(r["posted_at"]): r["media_links"] for r in rows} == txt_links
+    # formats without the details: None
+    a = h.export(tmp_path, at=AT - timedelta(days=30), family="A")
+    for r in h.expected_rows("posts", [a]):
+        assert r["sound"] is r["who_can_view"] is r["allow_comments"] is r["title"] is r["add_yours_text"] is None
+        assert r["likes"] is not None and r["media_links"]
+    # the newest export holding a post gives its values (links signed for it)
+    assert h.expected_rows("posts", [a, d]) == rows
+    older_b = h.export(tmp_path, at=AT - timedelta(days=60), family="B")
+    newer_a = h.export(tmp_path, at=AT, family="A")
+    mixed = h.expected_rows("posts", [older_b, newer_a])
+    a_links = {p["Date"]: p["Link"] for p in _json_rows(read_json(newer_a), "A", "posts")}
+    assert {_fmt(r["posted_at"]): r["media_links"] for r in mixed} == a_links
+    assert all(r["sound"] is None for r in mixed)
+    # exports of the same moment: a field carried by any of them counts
+    old_txt = h.export(tmp_path, at=AT, data_format="txt", txt_generation="1")
+    b = h.export(tmp_path, at=AT, family="B")
+    assert h.expected_rows("posts", [old_txt, b]) == h.expected_rows("posts", [b]) == rows
+
+
+def test_expected_rows_of_comments_and_messages(tmp_path: Path) -> None:
+    h = UserHistory()
+    early = h.export(tmp_path, at=AT - timedelta(days=90), data_format="txt", txt_generation="2")
+    late = h.export(tmp_path, at=AT, family="C")
+    counts = h.expected_counts([early, late])
+    rows = h.expected_rows("comments", [late, early])
+    assert [list(r) for r in rows] == [["commented_at", "comment"]] * len(rows)
+    from_txt = {(_date(r["Date"]), r["Comment"]) for _, r in _txt_blocks(_file(early, "Comments.txt"))}
+    from_json = {(_get(i, "Date"), _get(i, "Comment")) for i in _json_rows(read_json(late), "C", "comments")}
+    assert [(_fmt(r["commented_at"]), r["comment"]) for r in rows] == sorted(from_txt | from_json)
+    assert len(rows) == counts["comments"] and any("\n" in r["comment"] for r in rows)
+    assert all(r["commented_at"].utcoffset() == timedelta(0) for r in rows)
+
+    messages = h.expected_rows("direct_messages", [early, late])
+    assert all(list(m) == ["conversation", "sent_at", "sender", "content"] for m in messages)
+    from_txt_m = set(_txt_messages(_file(early, "Direct Messages.txt")))
+    from_json_m = set(json_keys(late)["direct_messages"])
+    got = [(m["conversation"], _fmt(m["sent_at"]), m["sender"], m["content"]) for m in messages]
+    assert set(got) == from_txt_m | from_json_m and len(got) == len(set(got)) == counts["direct_messages"]
+    assert [m["sent_at"] for m in messages] == sorted(m["sent_at"] for m in messages)
+    conversations = {m["conversation"] for m in messages}
+    assert "Group_Chat_7000000000000000006" in conversations
+    assert all(re.fullmatch(r"user_\d{4}|Group_Chat_\d+", c) for c in conversations)
+    assert "user_a" in {m["sender"] for m in messages}
+    assert any("\n" in m["content"] for m in messages)
+    assert any(m["content"].startswith("[https://") and m["content"].endswith("]") for m in messages)
+    with pytest.raises(ValueError):
+        h.expected_rows("likes", [late])
+    with pytest.raises(ValueError):
+        UserHistory(seed=9).expected_rows("posts", [late])
+    assert h.expected_rows("comments", []) == []
 
 
 # --- realistic behaviour: what the notebooks' analyses need to tell a story -----------------------
@@ -957,8 +1506,10 @@ def test_follows_grow_over_time_and_some_leave(tmp_path: Path) -> None:
     for which, key, n in (("followers", "Follower List", BUSY.followers),
                           ("following", "Following List", BUSY.following)):
         names = [f["UserName"] for f in doc[key][_A[which][2]]]
-        real = n - (which == "followers")  # one follower is "N/A"
-        assert len(names) - (which == "followers") == real - round(real * 0.2)  # unfollow_fraction
+        deleted = {"followers": 2, "following": 1}[which]  # "N/A" accounts, which never leave
+        real = n - deleted
+        assert names.count("N/A") == deleted
+        assert len(names) - deleted == real - round(real * 0.2)  # unfollow_fraction
         quarters = [0] * 4
         for f in doc[key][_A[which][2]]:
             quarters[min(3, int((_at(f["Date"]) - datetime(2025, 1, 1, tzinfo=UTC)) / span))] += 1
@@ -992,3 +1543,344 @@ def test_per_session_state_stays_small_for_a_million_rows() -> None:
     assert len(state) == 5 and sum(sys.getsizeof(v) for v in state) < 2 * 2**20
     assert not any(isinstance(v, (list, dict, array)) for v in vars(h.videos["likes"]).values())
     assert watch.window(None, AT.timestamp()) == (0, 1_000_000)
+
+
+
+# --- sections beyond the event lists: Status, Hashtag, Ad Interests, LIVE, Activity Summary, Settings,
+# --- Most Recent Location Data, TikTok Shop, Autofill ----------------------------------------------------
+
+END = datetime(2025, 12, 31, tzinfo=UTC)  # the end of the default history: every event has happened
+SECTION_TABLES = ("devices", "hashtags", "ad_interests", "live_history", "activity_summary", "settings", "locations",
+                  "shop_product_browsing", "shop_orders", "shop_vouchers")
+# which layouts carry which of them (the module docstring's table)
+CARRIERS = {
+    "devices": {"F", "A", "A-activity", "B", "C", "D", "TXT-1", "TXT-2022", "TXT-2", "TXT-2025", "TXT-nl"},
+    "hashtags": {"F", "A", "A-activity", "B", "C", "D", "TXT-1", "TXT-2022", "TXT-2", "TXT-2025", "TXT-nl"},
+    "ad_interests": {"F", "A", "B", "C", "D", "TXT-1", "TXT-2022", "TXT-2", "TXT-2025", "TXT-nl"},
+    "settings": {"F", "A", "B", "C", "D", "TXT-1", "TXT-2022", "TXT-2", "TXT-2025", "TXT-nl"},
+    "live_history": {"A", "B", "C", "D"},
+    "activity_summary": {"C", "D", "TXT-2025", "TXT-nl"},
+    "locations": {"B", "C", "D", "TXT-2025", "TXT-nl"},
+    **{t: {"A", "B", "C", "D"} for t in ("shop_product_browsing", "shop_orders", "shop_vouchers")},
+}
+DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+ID19 = re.compile(r"7\d{18}")
+
+
+def _keys(a: GeneratedArchive) -> dict[str, list[Any]]:
+    return json_keys(a) if a.data_format == "json" else txt_keys(a)
+
+
+def _every_layout(h: UserHistory, tmp_path: Path, at: datetime = AT) -> list[GeneratedArchive]:
+    return ([h.export(tmp_path, at=at, family=f) for f in FAMILIES]
+            + [h.export(tmp_path, at=at, data_format="txt", txt_generation=g) for g in TXT_GENERATIONS])
+
+
+def test_new_sections_per_layout_and_their_union_counts(tmp_path: Path) -> None:
+    h = UserHistory()
+    exports = _every_layout(h, tmp_path) + _every_layout(h, tmp_path, END)
+    for a in exports:
+        assert set(a.expected) == set(TABLES) | {"autofill"} and a.expected["autofill"] == 0
+        for table in SECTION_TABLES:
+            assert (table in a.tables) == (a.family in CARRIERS[table]), (a.family, table)
+            if a.family not in CARRIERS[table]:
+                assert a.expected[table] == 0, (a.family, table)
+        assert_counts(a, _keys(a))
+    keys = {id(a): _keys(a) for a in exports}
+    union = h.expected_counts(exports)
+    for table in SECTION_TABLES:
+        assert union[table] == len(set().union(*(keys[id(a)][table] for a in exports))), table
+        assert union[table] > 0, table
+    # at the end of the history every LIVE and shop event of the default sizes is in an export
+    late = next(a for a in exports if a.family == "B" and a.exported_at == END)
+    assert late.expected["live_history"] == 2 + 2 + 2  # went live twice, watched two rooms, two comments
+    assert [late.expected[t] for t in ("shop_product_browsing", "shop_orders", "shop_vouchers")] == [3, 2, 2]
+    assert late.expected["devices"] == 2 and late.expected["hashtags"] == 4 and late.expected["ad_interests"] == 3
+
+
+def test_status_devices(tmp_path: Path) -> None:
+    h = UserHistory()
+    seen_absent = False
+    for fam in ("F", "A", "A-activity", "B", "C", "D"):
+        a = h.export(tmp_path, at=AT, family=fam)
+        items = _json_rows(read_json(a), fam, "devices")
+        allowed = {"Resolution", "App Version", "IDFA", "GAID", "Android ID", "IDFV", "Web ID"}
+        if fam in ("C", "D"):
+            allowed |= {"UID", "DID"}
+            assert all(isinstance(i["UID"], int) and isinstance(i["DID"], str) and ID19.fullmatch(i["DID"])
+                       for i in items)
+        assert all(set(i) <= allowed and {"Resolution", "App Version", "Web ID"} <= set(i) for i in items)
+        seen_absent |= any(set(i) != allowed for i in items)
+        assert any(i.get("GAID") == "" for i in items)  # an Android device opted out of ad tracking
+        distinct = {json.dumps(i, sort_keys=True) for i in items}
+        assert len(items) - len(distinct) == a.duplicate_rows.get("devices", 0) == (1 if fam == "B" else 0)
+        assert a.expected["devices"] == len(distinct) == 2
+    assert seen_absent  # some keys are left out of some items
+    assert "Status" not in read_json(h.export(tmp_path, at=AT, family="E")).get("Profile", {})
+    no_dups = h.export(tmp_path, at=AT, family="B", duplicates=False)
+    assert "devices" not in no_dups.duplicate_rows and no_dups.expected == h.export(tmp_path, at=AT).expected
+    for gen in TXT_GENERATIONS:
+        t = h.export(tmp_path, at=AT, data_format="txt", txt_generation=gen)
+        records = _txt_blocks(_file(t, "Status.txt"))
+        assert [list(r) for _, r in records] == [["Screen Resolution", "App Version", "IDFA", "GAID", "Web ID"]] * 2
+        assert all(re.fullmatch(r"\d+\*\d+", r["Screen Resolution"]) for _, r in records)
+        assert t.expected["devices"] == 2
+    # TXT leaves out the ids JSON has (Android ID, IDFV): other rows than family B's; C/D add UID and DID
+    b, c, txt = (h.export(tmp_path, at=AT, family="B"), h.export(tmp_path, at=AT, family="C"),
+                 h.export(tmp_path, at=AT, data_format="txt"))
+    assert h.expected_counts([b, c, txt])["devices"] == len(
+        set(json_keys(b)["devices"]) | set(json_keys(c)["devices"]) | set(txt_keys(txt)["devices"])) == 6
+    assert h.expected_counts([b, h.export(tmp_path, at=END, family="B")])["devices"] == 2  # the same records
+    # a device is listed from its first use on: none before the history starts
+    assert h.export(tmp_path, at=datetime(2024, 6, 1, tzinfo=UTC), family="B").expected["devices"] == 0
+
+
+def test_post_hashtags(tmp_path: Path) -> None:
+    h = UserHistory()
+    a = h.export(tmp_path, at=AT, family="B")
+    items = read_json(a)["Your Activity"]["Hashtag"]["HashtagList"]
+    assert all(set(i) == {"HashtagName", "HashtagLink"} for i in items)
+    assert all(re.fullmatch(r"https://www\.tiktok\.com/share/challenge/7\d{18}/", i["HashtagLink"]) for i in items)
+    assert len({i["HashtagName"] for i in items}) == len(items) == a.expected["hashtags"] == 4
+    t = h.export(tmp_path, at=AT, data_format="txt", txt_generation="2")
+    records = [r for _, r in _txt_blocks(_file(t, "Hashtag.txt"))]
+    assert [list(r) for r in records] == [["Hashtag Name", "Hashtag Link"]] * len(items)
+    assert {(r["Hashtag Name"], r["Hashtag Link"]) for r in records} == {
+        (i["HashtagName"], i["HashtagLink"]) for i in items}
+    # the hashtags of the posts made so far: an early export lists fewer
+    first_post = min(_at(p["Date"]) for p in read_json(a)["Post"]["Posts"]["VideoList"])
+    early = h.export(tmp_path, at=first_post, family="C")
+    assert early.expected["hashtags"] == 1 and h.expected_counts([early, a])["hashtags"] == 4
+    before = h.export(tmp_path, at=first_post - timedelta(seconds=1), family="C")
+    assert before.expected["hashtags"] == 0
+    assert read_json(before)["Your Activity"]["Hashtag"] == {"HashtagList": None}
+
+
+def test_ad_interests(tmp_path: Path) -> None:
+    h = UserHistory()
+    for fam, top in (("F", "Ads and data"), ("A", "Ads and data"), ("B", "Ads and data"), ("C", "Your Activity"),
+                     ("D", "Your Activity")):
+        a = h.export(tmp_path, at=END, family=fam)
+        value = read_json(a)[top]["Ad Interests"]["AdInterestCategories"]
+        assert isinstance(value, str) and value.count("|") == 2
+        assert a.expected["ad_interests"] == len(set(value.split("|"))) == 3
+    text = _file(h.export(tmp_path, at=END, data_format="txt", txt_generation="2022"), "Ad Interests.txt")
+    assert text == f"Ad Interest Categories: {value}\n"
+    # categories are inferred over time: exports taken earlier list fewer, the union all of them
+    exports = [h.export(tmp_path, at=datetime(2025, m, 1, tzinfo=UTC), family="B") for m in range(2, 13)]
+    sizes = [a.expected["ad_interests"] for a in exports]
+    assert sizes == sorted(sizes) and sizes[0] < 3
+    assert h.expected_counts(exports)["ad_interests"] == len(
+        set().union(*(json_keys(a)["ad_interests"] for a in exports)))
+
+
+def test_live_history(tmp_path: Path) -> None:
+    h = UserHistory()
+    for fam, top in (("A", "Tiktok Live"), ("B", "Tiktok Live"), ("C", "TikTok Live"), ("D", "TikTok Live")):
+        a = h.export(tmp_path, at=END, family=fam)
+        live = read_json(a)[top]
+        went = live["Go Live History"]["GoLiveList"]
+        assert len(went) == 2
+        for g in went:
+            assert set(g) == {"LiveStartTime", "LiveEndTime", "LiveDuration", "RoomId", "RoomTitle", "CoverUri",
+                              "ReplayUrl", "TotalEarning", "TotalLike", "TotalView", "TotalGifter",
+                              "QualitySetting", "MutedList"}
+            assert DATE.fullmatch(g["LiveStartTime"]) and DATE.fullmatch(g["LiveEndTime"])
+            assert g["LiveStartTime"] < g["LiveEndTime"] and ID19.fullmatch(g["RoomId"])
+            assert all(isinstance(g[k], int) for k in ("TotalLike", "TotalView", "TotalGifter"))
+        rooms = live["Watch Live History"]["WatchLiveMap"]
+        assert rooms["-1"] == {"WatchTime": None, "Link": "", "Comments": None, "Questions": None}  # no row
+        watched = {k: v for k, v in rooms.items() if k != "-1"}
+        assert len(watched) == 2 and all(ID19.fullmatch(k) for k in watched)
+        assert sorted(v["Comments"] is None for v in watched.values()) == [False, True]  # a list, or null
+        for room in watched.values():
+            assert set(room) == {"WatchTime", "Link", "Comments", "Questions"} and room["Questions"] is None
+            assert DATE.fullmatch(room["WatchTime"]) and re.fullmatch(r"https://www\.tiktok\.com/@user_\d{4}/live",
+                                                                      room["Link"])
+            for c in room["Comments"] or []:
+                assert set(c) == {"CommentTime", "CommentContent", "RawTime"} and isinstance(c["RawTime"], int)
+                assert c["CommentTime"] > room["WatchTime"]
+                assert datetime.fromtimestamp(c["RawTime"], UTC) == _at(c["CommentTime"])
+        rows = json_keys(a)["live_history"]
+        assert sorted(k[0] for k in rows) == ["commented"] * 2 + ["watched"] * 2 + ["went_live"] * 2
+        assert len(set(rows)) == len(rows) == a.expected["live_history"]
+    for fam in ("F", "A-activity", "E"):
+        doc = read_json(h.export(tmp_path, at=END, family=fam))
+        assert not {"Tiktok Live", "TikTok Live"} & set(doc)
+    # LIVEs show once they have ended, comments once written: the union of two exports counts each once
+    early = h.export(tmp_path, at=datetime(2025, 6, 1, tzinfo=UTC), family="B")
+    late = h.export(tmp_path, at=END, family="D")
+    assert early.expected["live_history"] < late.expected["live_history"]
+    assert h.expected_counts([early, late])["live_history"] == len(
+        set(json_keys(early)["live_history"]) | set(json_keys(late)["live_history"]))
+
+
+def test_activity_summary(tmp_path: Path) -> None:
+    h = UserHistory()
+    c = h.export(tmp_path, at=AT, family="C")
+    summary = read_json(c)["Your Activity"]["Activity Summary"]["ActivitySummaryMap"]
+    assert set(summary) == {"note", "videosCommentedOnSinceAccountRegistration",
+                            "videosSharedSinceAccountRegistration", "videosWatchedToTheEndSinceAccountRegistration"}
+    assert all(isinstance(v, int) for k, v in summary.items() if k != "note")
+    assert summary["videosCommentedOnSinceAccountRegistration"] == len(json_keys(c)["comments"])
+    for gen in ("2025", "nl"):
+        t = h.export(tmp_path, at=AT, data_format="txt", txt_generation=gen)
+        counters = _activity_summary_txt(_file(t, "Activity Summary.txt"))
+        assert list(counters.values()) == [summary[k] for k in (
+            "videosCommentedOnSinceAccountRegistration", "videosSharedSinceAccountRegistration",
+            "videosWatchedToTheEndSinceAccountRegistration")]
+        assert t.expected["activity_summary"] == 1
+        # one row per export time, whatever the format
+        assert h.expected_counts([c, t])["activity_summary"] == 1
+    d_later = h.export(tmp_path, at=END, family="D")
+    assert h.expected_counts([c, d_later, h.export(tmp_path, at=END, family="B")])["activity_summary"] == 2
+    later = read_json(d_later)["Your Activity"]["Activity Summary"]["ActivitySummaryMap"]
+    assert later["videosSharedSinceAccountRegistration"] >= summary["videosSharedSinceAccountRegistration"]
+
+
+def test_settings(tmp_path: Path) -> None:
+    h = UserHistory()
+    maps = {}
+    for fam, top in (("F", "App Settings"), ("A", "App Settings"), ("B", "App Settings"),
+                     ("C", "Profile And Settings"), ("D", "Profile And Settings")):
+        a = h.export(tmp_path, at=AT, family=fam)
+        maps[fam] = m = read_json(a)[top]["Settings"]["SettingsMap"]
+        assert isinstance(m["Push Notification"], dict) and isinstance(m["Content Preferences"], dict)
+        assert ("Who can see your following list::" in m) == (fam in ("C", "D"))  # TikTok's stray colons
+        assert a.expected["settings"] == len({_norm(k) for k in m})
+    assert len(maps["C"]) == len(maps["B"]) + 1
+    t = h.export(tmp_path, at=AT, data_format="txt", txt_generation="2025")
+    lines = _file(t, "Settings.txt").splitlines()
+    assert lines and all(re.fullmatch(r"[A-Z][\w ]+: \S.*", line) for line in lines)
+    assert t.expected["settings"] == len(lines)
+    b, c = (h.export(tmp_path, at=AT, family=f) for f in "BC")
+    # one row per setting per export time: exports of the same moment share their keys …
+    assert h.expected_counts([b, c])["settings"] == len({_norm(k) for k in maps["B"]} | {_norm(k) for k in maps["C"]})
+    assert h.expected_counts([b, c, t])["settings"] == len(set(json_keys(b)["settings"]) | set(
+        json_keys(c)["settings"]) | set(txt_keys(t)["settings"]))
+    # … exports of two moments do not
+    later = h.export(tmp_path, at=END, family="B")
+    assert h.expected_counts([b, later])["settings"] == 2 * len(maps["B"])
+
+
+def test_most_recent_location(tmp_path: Path) -> None:
+    h = UserHistory()
+    found = set()
+    for at in (datetime(2025, m, 15, tzinfo=UTC) for m in range(1, 13)):
+        a = h.export(tmp_path, at=at, family="D")
+        loc = read_json(a)["Your Activity"]["Most Recent Location Data"]["LocationData"]
+        if loc is None:
+            assert a.expected["locations"] == 0
+            continue
+        assert set(loc) == {"Date", "GpsData", "LastRegion"}  # one object, not a list
+        assert _at(loc["Date"]) <= at and re.fullmatch(r"-?\d+\.\d\d, -?\d+\.\d\d", loc["GpsData"])
+        assert re.fullmatch(r"[A-Z]{2}", loc["LastRegion"]) and a.expected["locations"] == 1
+        found.add((loc["Date"], loc["GpsData"], loc["LastRegion"]))
+    assert len(found) == 3  # each fix is the most recent one for a while
+    t = h.export(tmp_path, at=END, data_format="txt", txt_generation="nl")
+    ((_, rec),) = _txt_blocks(_file(t, "Most Recent Location Data.txt"))
+    assert list(rec) == ["Date", "GPS Data", "Last Region"] and rec["Date"].endswith(" UTC")
+    assert (_date(rec["Date"]), rec["GPS Data"], rec["Last Region"]) in found
+    exports = [h.export(tmp_path, at=datetime(2025, m, 15, tzinfo=UTC), family="B") for m in range(1, 13)]
+    assert h.expected_counts(exports)["locations"] == len(set().union(*(json_keys(a)["locations"] for a in exports)))
+
+
+def test_tiktok_shop(tmp_path: Path) -> None:
+    h = UserHistory()
+    for fam, top in (("A", "Tiktok Shopping"), ("B", "TikTok Shop"), ("C", "TikTok Shop"), ("D", "TikTok Shop")):
+        a = h.export(tmp_path, at=END, family=fam)
+        shop = read_json(a)[top]
+        browsing = shop["Product Browsing History"]["ProductBrowsingHistories"]
+        assert all(set(i) == {"browsing_date", "shop_name", "product_name"} and DATE.fullmatch(i["browsing_date"])
+                   for i in browsing)
+        orders = shop["Order History"]["OrderHistories"]
+        assert isinstance(orders, dict) and all(re.fullmatch(r"\d{18}", k) for k in orders)
+        for o in orders.values():
+            assert set(o) == {"order_date", "Products", "total_price", "order_status"}
+            assert o["Products"] and all(set(p) == {"product_name", "variation_name", "quantity"}
+                                         and isinstance(p["quantity"], int) for p in o["Products"])
+        vouchers = shop["Vouchers"]["Vouchers"]
+        assert all(set(v) == {"ReceivedDate", "VoucherId", "VoucherName", "VoucherText", "Status"} for v in vouchers)
+        assert (a.expected["shop_product_browsing"], a.expected["shop_orders"], a.expected["shop_vouchers"]) == (
+            len(browsing), len(orders), len(vouchers)) == (3, 2, 2)
+    a_doc = read_json(h.export(tmp_path, at=END, family="A"))["Tiktok Shopping"]
+    assert {"Communication History", "Product Review History"} <= set(a_doc)  # placeholders stay
+    early = h.export(tmp_path, at=datetime(2025, 5, 1, tzinfo=UTC), family="B")
+    late = h.export(tmp_path, at=END, family="C")
+    union = h.expected_counts([early, late])
+    ke, kl = json_keys(early), json_keys(late)
+    for table in ("shop_product_browsing", "shop_orders", "shop_vouchers"):
+        assert union[table] == len(set(ke[table]) | set(kl[table])) == late.expected[table], table
+
+
+def test_autofill_is_written_but_never_counted(tmp_path: Path) -> None:
+    h = UserHistory()
+    for fam, path in (("B", ("Profile", "Autofill")), ("C", ("Profile And Settings", "Autofill")),
+                      ("D", ("Profile And Settings", "Autofill")), ("E", ("Profile", "Auto Fill"))):
+        a = h.export(tmp_path, at=AT, family=fam)
+        body = read_json(a)[path[0]][path[1]]
+        assert set(body) == {"Address", "City", "Country", "Email", "FirstName", "LastName", "PhoneNumber",
+                             "State", "Unit", "ZipCode"}
+        real = {k: v for k, v in body.items() if v != "N/A"}
+        assert a.autofill_values == len(real) and a.expected["autofill"] == 0
+        if fam in ("C", "D"):
+            assert real == {"FirstName": "Alex", "LastName": "Example", "City": "Example City",
+                            "Email": "alex@example.com"}
+        else:
+            assert real == {}
+    assert all(a.autofill_values == 0 for a in (h.export(tmp_path, at=AT, family="A"),
+                                                h.export(tmp_path, at=AT, data_format="txt")))
+
+
+def test_off_tiktok_activity_under_its_old_names(tmp_path: Path) -> None:
+    h = UserHistory()
+    f = h.export(tmp_path, at=AT, family="F")
+    ads = read_json(f)["Ads and data"]
+    assert "Off TikTok Activity" not in ads
+    items = ads["Usage Data From Third-Party Apps And Websites"]["UsageDataList"]
+    assert items and all(set(i) == {"TimeStamp", "Source", "Event"} for i in items)
+    a = h.export(tmp_path, at=AT, family="A")
+    same = {tuple(i.values()) for i in read_json(a)["Ads and data"]["Off TikTok Activity"]["OffTikTokActivityDataList"]}
+    assert {tuple(i.values()) for i in items} == same and f.expected["off_tiktok_activity"] == len(same)
+    t = h.export(tmp_path, at=AT, data_format="txt", txt_generation="2022")
+    events = {(r["Date"], r["Source"], r["Event"])
+              for _, r in _txt_blocks(_file(t, "Usage_Data_from_Third-party Apps and Websites.txt"))}
+    assert events == same and t.expected["off_tiktok_activity"] == len(same)
+    assert h.expected_counts([f, a, t])["off_tiktok_activity"] == len(same)
+
+
+@pytest.mark.parametrize("style", ["null", "list", "object", "absent", "mixed"])
+def test_new_sections_can_be_empty(tmp_path: Path, style: str) -> None:
+    empty = {"devices", "hashtags", "ad_interests", "live_history", "activity_summary", "settings", "locations",
+             "shop_orders"}
+    a = generate_archive(tmp_path, family="D", empty_style=style, empty_tables=empty, at=END)
+    assert all(a.expected[t] == 0 and t not in a.tables for t in empty)
+    assert a.expected["shop_vouchers"] == 2 and a.duplicate_rows.get("devices", 0) == 0
+    doc = read_json(a)
+    ya = doc["Your Activity"]
+    if style == "null":
+        assert ya["Ad Interests"] == {"AdInterestCategories": None}
+        assert doc["TikTok Live"]["Watch Live History"] == {"WatchLiveMap": None}
+    elif style == "list":
+        assert ya["Ad Interests"] == {"AdInterestCategories": ""} and ya["Status"] == {"Status List": []}
+        assert ya["Most Recent Location Data"] == {"LocationData": {}}
+        assert doc["TikTok Shop"]["Order History"] == {"OrderHistories": {}}
+    elif style == "object":
+        assert ya["Status"] == {} and doc["TikTok Live"]["Go Live History"] == {}
+    elif style == "absent":
+        assert not {"Status", "Hashtag", "Activity Summary"} & set(ya) and "Watch Live History" not in doc.get(
+            "TikTok Live", {})
+    assert_counts(a, json_keys(a, doc))
+    t = generate_archive(tmp_path, data_format="txt", empty_tables=empty, at=END,
+                         empty_style="mixed" if style in ("null", "list", "object") else style)
+    assert all(t.expected[x] == 0 for x in empty)
+    assert_counts(t, txt_keys(t))
+
+
+def test_new_sections_of_tiny_and_empty_sizes(tmp_path: Path) -> None:
+    for sizes in (Sizes.scaled(0), Sizes.scaled(0.01)):
+        h = UserHistory(sizes=sizes)
+        for a in _every_layout(h, tmp_path / str(sizes.devices), END):
+            assert_counts(a, _keys(a))
+            if "live_history" in a.tables:
+                assert a.expected["live_history"] == (0 if sizes.live_history == 0 else 4)  # went, watched, 2 comments

@@ -1,10 +1,10 @@
-"""Deterministic synthetic TikTok export archives.
+r"""Deterministic synthetic TikTok export archives.
 
 Tests, the demo, the fake API and the benchmarks all need TikTok exports, and real ones are
 personal data that must never be committed. This module fabricates them instead: a
 :class:`UserHistory` is one user's events over a time span, and :meth:`UserHistory.export`
 writes what a TikTok export taken at a given moment would contain, in any of the layout families
-and TXT generations documented in ``shared/reference/export-formats.md``. Because the history is
+and TXT generations described in ``docs/export-formats.md``. Because the history is
 the single source of truth, :meth:`UserHistory.expected_counts` can tell exactly how many distinct
 rows a correct loader must produce from any set of exports of it.
 
@@ -12,10 +12,11 @@ All values are fabricated: usernames ``user_0042``, IPs from 203.0.113.0/24 and 
 ``example.com`` e-mail addresses, 19-digit ids starting with 7. Output is byte-identical for the
 same arguments (seeded ``random.Random``, fixed ZIP timestamps, sorted iteration).
 
-Which tables each layout carries (derived from export-formats §4 and §11.2):
+Which tables each layout carries (derived from docs/export-formats.md. The event
+tables (watch history … purchases) and ``profile``:
 
 =============  ===========================================================================
-``F``, ``A``   everything except ``favorite_collections`` (no path for it in §4 column A/F)
+``F``, ``A``   everything except ``favorite_collections`` (no path for it in family A/F)
 ``A-activity`` the ``Activity`` root only: watch, likes, favourite videos/sounds/effects/
                hashtags, searches, shares, logins, followers, following, purchases and
                ``Activity › Comments``; no profile, posts, DMs, block list or off-TikTok
@@ -23,8 +24,151 @@ Which tables each layout carries (derived from export-formats §4 and §11.2):
                ``Your Activity › Favorite Collection``; D moves them to ``Likes and Favorites``)
 ``E``          profile, followers, following, posts
 TXT ``"1"``    everything except ``favorite_collections``
+TXT ``"2022"`` everything except ``favorite_collections`` (off-TikTok activity in
+               ``Ads and data/Usage_Data_from_Third-party Apps and Websites.txt``)
 TXT ``"2"``, ``"2025"``, ``"nl"``  everything
 =============  ===========================================================================
+
+The other sections with a table (formats below):
+
+=========================  ====================================================================
+``devices``, ``hashtags``  every layout except ``E`` (JSON F, A, A-activity, B, C, D; all TXT)
+``ad_interests``,          JSON F, A, B, C, D; all TXT generations
+``settings``
+``live_history``           JSON A, B, C, D (never TXT)
+``activity_summary``       JSON C, D; TXT ``"2025"``, ``"nl"``
+``locations``              JSON B, C, D; TXT ``"2025"``, ``"nl"``
+``shop_*``                 JSON A (top ``Tiktok Shopping``), B, C, D (top ``TikTok Shop``); never TXT
+``autofill``               written (B/E all ``"N/A"``, C/D a few made-up values), never counted:
+                           the loader keeps it only on opt-in, so ``expected_counts`` gives 0
+=========================  ====================================================================
+
+``expected_counts`` has a key for every table the loader fills (``TABLES`` and
+``OPT_IN_TABLES``), 0 where no given export carries the table.
+
+TXT generations (docs/export-formats.md), oldest first:
+
+- ``"1"`` (2020–2022): ``Activity/Video Browsing History.txt``, ``Like List.txt``,
+  ``Follower List.txt``, ``Search History.txt``, ``Purchase History.txt``, ``Videos/Videos.txt``…
+- ``"2022"``: folders ``Activity/`` (``Video Browsing.txt``, ``Likes.txt``, ``Favorite Videos.txt``,
+  ``Favorite Sounds.txt``, ``Favorite Effects.txt``, ``Favorite HashTags.txt``, ``Follower.txt``,
+  ``Following.txt``, ``Searches.txt``, ``Sharing.txt``, ``Login History.txt``, ``Purchases.txt``,
+  ``Status.txt``, ``Hashtag.txt``), ``App Settings/`` (``Block List.txt``, ``Settings.txt``),
+  ``Comments/Comments.txt``, ``Direct Messages/Direct Messages.txt``, ``Profile/Profile Info.txt``,
+  ``Videos/Videos.txt`` and ``Ads and data/`` (``Ad Interests.txt``,
+  ``Ads_Based_On_Data_Received_from_Partners.txt``,
+  ``Usage_Data_from_Third-party Apps and Websites.txt``). In a ZIP every member name starts with
+  ``/`` (``/Activity/Video Browsing.txt``) and there is no ``TikTok_Data_<epoch>/`` folder,
+  whatever ``epoch_folder`` says; a folder container holds the same tree (no slash, no epoch
+  folder). Labels are those of ``"1"`` (``Video Link:``, ``Sound Link:``, ``HashTag Link:``).
+  ``Ads_Based_On_Data_Received_from_Partners.txt`` carries a few records and has no table: it is
+  listed in ``GeneratedArchive.unmodelled_sections``.
+- ``"2"`` (2023–2025): ``Tiktok/Activity/Browsing History.txt``, ``Tiktok/Post/Posts.txt``…
+- ``"2025"``: ``Your Activity/…`` and ``Profile And Settings/…`` with ``Watch History.txt``…
+- ``"nl"``: as ``"2025"`` with Dutch file names for some sections (see ``TXT_FILES``).
+
+Every generation also writes ``Status.txt``, ``Hashtag.txt`` and ``Ad Interests.txt`` (in the
+activity and ads folders) and ``Settings.txt`` (app settings folder); ``"2025"`` and ``"nl"`` add
+``Your Activity/Activity/Activity Summary.txt`` and ``Most Recent Location Data.txt``.
+
+Sections beyond the event lists (values are made up; each item is listed in exports taken after
+its time, and ``Sizes`` says how many there are):
+
+- **Status → ``devices``** (one row per distinct record, every field compared, ``""`` as NULL).
+  JSON ``<Activity|Your Activity> › Status › "Status List"``: items with ``Resolution``
+  (``1080*2400``; C/D ``1080x2400``), ``App Version``, ``Web ID`` and, per platform, ``GAID``
+  (``""`` when the Android device opted out) + ``Android ID`` or ``IDFA`` + ``IDFV`` (the other
+  two keys absent); C/D add ``UID`` (int) and ``DID`` (str). Family B repeats one record exactly
+  once (``duplicate_rows["devices"]``). TXT ``Status.txt``: blank-line-separated records with
+  ``Screen Resolution``, ``App Version``, ``IDFA``, ``GAID``, ``Web ID`` (an id the platform lacks
+  as an empty value), so TXT, A/B and C/D records of the same device are distinct rows.
+- **Hashtag → ``hashtags``**: the hashtags of the user's posts, each listed from the first post
+  using it. JSON ``… › Hashtag › HashtagList`` items ``{HashtagName, HashtagLink}`` (link
+  ``https://www.tiktok.com/share/challenge/<19 digits>/``); TXT ``Hashtag Name:`` /
+  ``Hashtag Link:``. Distinct (name, link).
+- **Ad Interests → ``ad_interests``**: ``Ads and data › Ad Interests › AdInterestCategories``
+  (C/D under ``Your Activity``) is one string joined by ``|``; TXT one record
+  ``Ad Interest Categories: Food & Drink|Travel|Pets``. One row per distinct category.
+- **LIVE → ``live_history``**: ``Tiktok Live`` (A/B) / ``TikTok Live`` (C/D) ›
+  ``Go Live History › GoLiveList`` (streams that have ended: ``LiveStartTime``, ``LiveEndTime``,
+  ``LiveDuration`` ``HH:MM:SS``, ``RoomId``, ``RoomTitle``, ``CoverUri``, ``ReplayUrl``, ints
+  ``TotalEarning``, ``TotalLike``, ``TotalView``, ``TotalGifter``, ``QualitySetting``,
+  ``MutedList`` null) and ``Watch Live History › WatchLiveMap`` (19-digit room id ->
+  ``{WatchTime, Link, Comments: [{CommentTime, CommentContent, RawTime (epoch int)}] or null,
+  Questions: null}``; every other room has two comments, and TikTok's placeholder entry ``"-1"``
+  with null/empty values gives no row). Rows: ``went_live`` per stream, ``watched`` per room,
+  ``commented`` per comment; key (activity, time, room id, comment text).
+- **Activity Summary → ``activity_summary``** (one row per distinct export time): JSON C/D
+  ``Your Activity › Activity Summary › ActivitySummaryMap`` ``{note, videosCommentedOn…,
+  videosShared…, videosWatchedToTheEnd…SinceAccountRegistration}`` (lifetime ints as of the
+  export); TXT a first line ``(Note: Activity may take several days to appear.)`` then
+  ``Videos commented on since account registration: 12``… one counter per line.
+- **Settings → ``settings``** (one row per setting key per distinct export time; keys compared
+  lower-cased without spaces or punctuation): ``App Settings › Settings › SettingsMap`` (C/D
+  ``Profile And Settings``), nested values included, C/D also the malformed key
+  ``Who can see your following list::``; TXT ``Settings.txt`` one ``Label: value`` line per
+  setting. Present from the start, like the profile.
+- **Most Recent Location Data → ``locations``**: JSON B/C/D ``Your Activity › Most Recent
+  Location Data › LocationData`` is ONE object ``{Date, GpsData: "52.37, 4.89", LastRegion: "NL"}``,
+  the latest fix before the export; TXT ``Date:``, ``GPS Data:``, ``Last Region:``. Distinct
+  (date, gps, region).
+- **TikTok Shop → ``shop_product_browsing``, ``shop_orders``, ``shop_vouchers``**:
+  ``Product Browsing History › ProductBrowsingHistories`` ``[{browsing_date, shop_name,
+  product_name}]``, ``Order History › OrderHistories`` (18-digit order id -> ``{order_date,
+  Products: [{product_name, variation_name, quantity}], total_price, order_status}``),
+  ``Vouchers › Vouchers`` ``[{ReceivedDate, VoucherId, VoucherName, VoucherText, Status}]``.
+  Distinct (time, shop, product) / order id / (time, voucher id, name).
+- **Autofill** (``Profile › Autofill`` in B, ``Profile › Auto Fill`` in E, all ``"N/A"``;
+  ``Profile And Settings › Autofill`` in C/D with ``FirstName`` ``Alex``, ``LastName``
+  ``Example``, ``City`` ``Example City``, ``Email`` ``alex@example.com``):
+  ``GeneratedArchive.autofill_values`` counts the values that are not ``"N/A"``.
+- **Off-TikTok activity under older names**: family F writes ``Ads and data › Usage Data From
+  Third-Party Apps And Websites › UsageDataList`` (items ``{TimeStamp, Source, Event}``) instead
+  of ``Off TikTok Activity``; TXT ``"2022"`` the ``Usage_Data_…`` file (``Date:``, ``Source:``,
+  ``Event:``). Same events as everywhere else.
+
+Quirks of real exports that the generator reproduces (docs/export-formats.md), each present in the
+default exports wherever the format has the section:
+
+- **The ``" UTC"`` suffix** on TXT dates: ``"2025"`` and ``"nl"`` write it on every dated record
+  (``Date: 2025-09-01 08:00:00 UTC``, purchases, posts and the synthetic section included);
+  ``"2"`` on about half of the dated files (``_TXT_UTC``: logins, likes, favourite videos and
+  effects, searches, comments, followers, blocked accounts, posts; not watch history);
+  ``"1"`` and ``"2022"`` never. JSON dates have no suffix except family D comments.
+- **TXT direct messages, two grammars.** ``"1"`` and ``"2022"``: a thread header
+  ``>>> Chat History with NAME:`` and message lines ``[YYYY-MM-DD HH:MM:SS] sender: text``.
+  ``"2"``, ``"2025"``, ``"nl"``: a header ``>>> Chat History with NAME::`` (double colon) and
+  lines ``YYYY-MM-DD HH:MM:SS UTC sender: text`` (no brackets). Threads are separated by a blank
+  line. Message contents (JSON ``Content`` too) are plain texts, share links (video or profile),
+  media URLs in square brackets (``[https://p16-sign.tiktokcdn.com/tos-…/<hex>.jpeg]``), or
+  texts of several lines (``"running late\nsee you at 5: ok?"``): in TXT the following lines
+  hold the rest of the text, unlabelled, and may contain ``": "``; they never start with a date,
+  ``[`` or ``>>>`` and are never blank. Every 6th message (index 1 mod 6) is a media URL and
+  every 6th (index 4 mod 6) a multi-line text; message 3 is always a share link.
+- **Photo-mode posts** (post 1 and every 7th after it, 3 images): JSON ``Link`` joins the image
+  URLs with ``\n``; TXT writes the first URL after ``Link:`` (``Video Link:`` in ``"1"``/``"2022"``)
+  and each further URL alone on the next line, unlabelled. The ``\n``-joined string of all URLs is
+  therefore the same in both formats (``UserHistory.expected_rows`` ``media_links``).
+- **Multi-line comments**: comment 1 and every 4th after it (index 1 mod 4) run over several
+  lines (``\n`` in JSON; continuation lines in TXT, e.g. ``second line: still the comment``,
+  which contains ``": "`` but never starts with a label word of the file).
+- **Deleted accounts** (``"N/A"``): followers 2 and 5 (when there are >= 3 / >= 6 followers),
+  one following account (>= 3) and the first blocked account (>= 2 blocks) are ``"N/A"``
+  (``"UserName": "N/A"`` / ``Username: N/A``), each with a real, distinct date. Deleted
+  followers/following follow early (the lowest strata of the growth curve), so they are in every
+  export taken after the first months. **Rule for expected counts:** a deleted account is a row
+  (username NULL), one per distinct (table, date): ``expected_counts`` keys real accounts by
+  username and ``N/A`` entries by their date. ``unfollowed_between`` ignores them.
+- **Posts keep all their fields**: JSON families B/C/D/E and TXT ``"2"``/``"2025"``/``"nl"``
+  write likes, ``WhoCanView``, ``AllowComments``, ``AllowStitches``, ``AllowDuets``,
+  ``AllowStickers``, ``AllowSharingToStory``, ``ContentDisclosure``, ``AIGeneratedContent``,
+  ``Sound``, ``Location``, ``Title`` and ``AddYoursText`` (a real text on posts 1 mod 3, else
+  ``"N/A"``); D and TXT ``"2025"``/``"nl"`` also ``AlternateText`` (real on posts 2 mod 4) and
+  ``CoverImage``. TXT labels are sentence-case as TikTok writes them: ``Like(s)``,
+  ``Who can view``, ``Allow comments``, ``Allow stitches``, ``Allow duets``, ``Allow stickers``,
+  ``Allow sharing to story``, ``Content disclosure``, ``AI generated content``, ``Sound``,
+  ``Location``, ``Title``, ``Adds yours text`` (sic), ``Alternate text``, ``Cover image``.
+  Families A/F and TXT ``"1"``/``"2022"`` keep only date, link and likes.
 
 Choices where the reference is silent or ambiguous:
 
@@ -32,28 +176,30 @@ Choices where the reference is silent or ambiguous:
   re-watches a video at another time (a distinct row). Duplicates are exact repeats of rows in
   watch history, shares and searches (``GeneratedArchive.duplicate_rows``).
 - Watch window: ``at - 180 days < timestamp <= at``. Other events: ``timestamp <= at``.
-  Followers/following: ``follow <= at < unfollow``. One follower is ``"N/A"`` (no row).
+  Followers/following: ``follow <= at < unfollow``.
 - ``expected["profile"]`` counts distinct ``exported_at`` among exports carrying a profile.
-- Posts: family A/F (and TXT-1) items have only ``Date``, ``Link``, ``Likes`` (§9.1), so the
-  same post exported by A and by B+ shows different (timestamp, sound, title); expected counts
-  count the post once (one event), i.e. a loader must merge posts on their timestamp in that
-  case. Post links are signed per export (expiry and signature depend on ``at``), so the same
-  post has a different ``Link`` in every export: never key on it.
+- Posts: family A/F (and TXT ``"1"``/``"2022"``) items have only date, link and likes, so
+  the same post exported by A and by B+ shows different (timestamp, sound, title); expected
+  counts count the post once (one event), i.e. a loader must merge posts on their timestamp in
+  that case. Post links are signed per export (expiry and signature depend on ``at``), so the
+  same post has a different ``Link`` in every export: never key on it.
+- ``UserHistory.expected_rows`` gives, for posts, comments and direct messages, the values a
+  correct loader stores (its docstring says exactly which).
 - ``likesReceived`` is the string sum of the likes of posts made by ``at``, ``"None"`` if none.
-  ``followerCount``/``followingCount`` (ints, "late 2025") appear only in C and D.
-- TXT DMs use the documented 2022 form (``>>> Chat History with <name>:`` and
-  ``[date] sender: text``) in every generation; no other TXT DM form is documented.
-- TXT photo-mode posts join image URLs with a space (a raw newline would break the line format).
+  ``followerCount``/``followingCount`` (ints, "late 2025") appear only in C and D and count
+  real (not deleted) accounts.
 - TXT ``"nl"`` writes the Dutch sentinel ``Dit gedeelte bevat geen gegevens``; folders and labels
   stay English. TXT-1 file names follow the old JSON section names (``Follower List.txt``,
-  ``Search History.txt``, ``Purchase History.txt``, ``Videos.txt``…), TXT-1 hashtags use a
-  single colon ``HashTag Link:``, later generations the double colon.
-- Off-TikTok activity is not duplicated under ``Profile And Settings`` in D (§4 mentions it for
+  ``Search History.txt``, ``Purchase History.txt``, ``Videos.txt``…), TXT ``"1"``/``"2022"``
+  hashtags use a single colon ``HashTag Link:``, later generations the double colon.
+- Off-TikTok activity is not duplicated under ``Profile And Settings`` in D (docs/export-formats.md mentions it for
   some 2026 exports); it lives under ``Your Activity`` only.
-- Known sections without a table (Status, Settings, Hashtag, Ad Interests, Activity Summary,
-  LIVE) carry data and are listed in ``GeneratedArchive.unmodelled_sections``; placeholders such
-  as Shop, wallet, Autofill (all ``"N/A"``) or ``Recently Deleted Posts: []`` hold nothing and
-  are not listed.
+- Known sections without a table that carry data are listed in
+  ``GeneratedArchive.unmodelled_sections``: JSON ``<Tiktok|TikTok> Live › Go Live Settings``
+  (A–D) and TXT ``"2022"``'s ``Ads_Based_On_Data_Received_from_Partners.txt``; no TXT export
+  writes LIVE or Shop files. Placeholders such as Shop communication and reviews, wallet, POI
+  reviews or ``Recently Deleted Posts: []`` hold nothing and are not listed. ``export``'s
+  ``unmodelled_sections=False`` leaves the listed ones out; sections with a table always stay.
 
 Behaviour, so that analyses of generated data tell a story (times are UTC and stand in for the
 user's local time):
@@ -92,6 +238,7 @@ import hashlib
 import math
 import os
 import random
+import re
 import shutil
 import time
 import zipfile
@@ -113,6 +260,7 @@ __all__ = [
     "JSON_PATHS",
     "NO_DATA_SENTINEL",
     "NO_DATA_SENTINEL_NL",
+    "OPT_IN_TABLES",
     "SEP",
     "Sizes",
     "TABLES",
@@ -126,7 +274,7 @@ __all__ = [
 
 UTC = timezone.utc
 SEP = " › "  # separator used in section paths such as "Your Activity › Status"
-WATCH_RETENTION = timedelta(days=180)  # export-formats §12: watch history covers ~6 months
+WATCH_RETENTION = timedelta(days=180)  # docs/export-formats.md: watch history covers ~6 months
 NO_DATA_SENTINEL = "You have no data in this section"
 NO_DATA_SENTINEL_NL = "Dit gedeelte bevat geen gegevens"
 GROUP_CHAT = "Group_Chat_7000000000000000006"
@@ -151,16 +299,35 @@ TABLES: tuple[str, ...] = (
     "off_tiktok_activity",
     "purchases",
     "profile",
+    # sections beyond the event lists (records, one-per-export maps, LIVE and Shop)
+    "devices",
+    "hashtags",
+    "ad_interests",
+    "live_history",
+    "activity_summary",
+    "settings",
+    "locations",
+    "shop_product_browsing",
+    "shop_orders",
+    "shop_vouchers",
 )
-_EVENT_TABLES = TABLES[:-1]
+# written but loaded only on the user's explicit opt-in: expected_counts always gives 0
+OPT_IN_TABLES: tuple[str, ...] = ("autofill",)
+_EVENT_TABLES = TABLES[: TABLES.index("profile")]
+_SECTION_TABLES = TABLES[TABLES.index("profile") + 1 :]
+_SHOP_TABLES = frozenset({"shop_product_browsing", "shop_orders", "shop_vouchers"})
 _SNAPSHOT_TABLES = ("followers", "following", "blocked_accounts")  # keyed by username
 _LAZY_TABLES = ("watch_history", "likes", "favorite_videos")
 
 FAMILIES: tuple[str, ...] = ("F", "A", "A-activity", "B", "C", "D", "E")
-TXT_GENERATIONS: tuple[str, ...] = ("1", "2", "2025", "nl")
+TXT_GENERATIONS: tuple[str, ...] = ("1", "2022", "2", "2025", "nl")  # oldest first
+_OLD_TXT = frozenset({"1", "2022"})  # old labels, bracketed DMs, posts with date/link/likes only
+_ROOTED_TXT = frozenset({"2022"})  # ZIP member names start with "/", no epoch folder
 EMPTY_STYLES: tuple[str, ...] = ("mixed", "null", "list", "object", "absent", "no-data")
 
 _ALL = frozenset(TABLES)
+_BASE = frozenset(TABLES[: TABLES.index("profile") + 1])  # the event tables and the profile
+_RECORDS = frozenset({"devices", "hashtags", "ad_interests", "settings"})  # Status, Hashtag, Ad Interests, Settings
 _ACTIVITY_ONLY = frozenset(
     {
         "watch_history",
@@ -179,19 +346,20 @@ _ACTIVITY_ONLY = frozenset(
     }
 )
 FAMILY_TABLES: dict[str, frozenset[str]] = {
-    "F": _ALL - {"favorite_collections"},
-    "A": _ALL - {"favorite_collections"},
-    "A-activity": _ACTIVITY_ONLY,
-    "B": _ALL,
+    "F": _BASE - {"favorite_collections"} | _RECORDS,
+    "A": _BASE - {"favorite_collections"} | _RECORDS | {"live_history"} | _SHOP_TABLES,
+    "A-activity": _ACTIVITY_ONLY | {"devices", "hashtags"},
+    "B": _ALL - {"activity_summary"},
     "C": _ALL,
     "D": _ALL,
     "E": frozenset({"profile", "followers", "following", "posts"}),
 }
-TXT_TABLES: dict[str, frozenset[str]] = {
-    "1": _ALL - {"favorite_collections"},
-    "2": _ALL,
-    "2025": _ALL,
-    "nl": _ALL,
+TXT_TABLES: dict[str, frozenset[str]] = {  # no LIVE or Shop files in any TXT generation
+    "1": _BASE - {"favorite_collections"} | _RECORDS,
+    "2022": _BASE - {"favorite_collections"} | _RECORDS,
+    "2": _BASE | _RECORDS,
+    "2025": _BASE | _RECORDS | {"activity_summary", "locations"},
+    "nl": _BASE | _RECORDS | {"activity_summary", "locations"},
 }
 
 
@@ -222,6 +390,14 @@ class Sizes:
     blocked_accounts: int = 2
     off_tiktok_activity: int = 6
     purchases: int = 4
+    devices: int = 2  # Status records (phones, tablets), each listed from the time it was first used
+    hashtags: int = 4  # hashtags of the user's own posts
+    ad_interests: int = 3  # categories, each inferred from some time on
+    live_history: int = 2  # LIVEs gone live with, and LIVE rooms watched (half of them commented on)
+    locations: int = 3  # location fixes; an export shows the most recent one
+    shop_product_browsing: int = 3
+    shop_orders: int = 2
+    shop_vouchers: int = 2
 
     @classmethod
     def scaled(cls, factor: float) -> "Sizes":
@@ -241,7 +417,7 @@ class GeneratedArchive:
     """One written export and what a loader must make of it."""
 
     path: Path  # the .zip, the bare JSON file, or the folder
-    family: str  # "F" … "E" for JSON, "TXT-1", "TXT-2", "TXT-2025", "TXT-nl" for TXT
+    family: str  # "F" … "E" for JSON, "TXT-1", "TXT-2022", "TXT-2", "TXT-2025", "TXT-nl" for TXT
     data_format: str  # "json" or "txt"
     username: str | None  # None when the export has no profile section
     exported_at: datetime
@@ -253,6 +429,7 @@ class GeneratedArchive:
     tables: frozenset[str] = frozenset()  # tables whose section this export carries
     txt_generation: str | None = None
     history_key: str = field(default="", repr=False)
+    autofill_values: int = 0  # Autofill values that are not "N/A" (real made-up contact details)
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,7 +475,7 @@ def _utc(dt: datetime) -> datetime:
 
 
 def _share_link(form: int, vid: str, user: str) -> str:
-    """Video share links in the forms of export-formats §10."""
+    """Video share links in the forms of docs/export-formats.md"""
     if form == 3:
         return f"https://www.tiktok.com/@{user}/video/{vid}"
     return f"https://www.tiktokv.com/share/video/{vid}/"
@@ -306,6 +483,12 @@ def _share_link(form: int, vid: str, user: str) -> str:
 
 def _user(n: int) -> str:
     return f"user_{n:04d}"
+
+
+def _uuid(rng: random.Random) -> str:
+    """An upper-case UUID-shaped id (IDFA, IDFV) from a seeded stream."""
+    h = f"{rng.getrandbits(128):032X}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class _Absent:
@@ -791,6 +974,8 @@ class _Post(NamedTuple):
     location: str
     who_can_view: str
     images: int  # 0 = video post, >1 = photo-mode post
+    add_yours: str  # "Add Yours" prompt text, "N/A" when none
+    alt_text: str  # alternate text (D, TXT-2025/nl), "N/A" when none
 
 
 class _Off(NamedTuple):
@@ -803,6 +988,83 @@ class _Purchase(NamedTuple):
     ts: int
     kind: str  # "send" or "buy"
     price: str
+
+
+class _Device(NamedTuple):
+    ts: int  # first used: listed in exports from then on
+    ios: bool
+    width: int
+    height: int
+    app_version: str
+    ad_id: str  # IDFA (iOS; all zeros when tracking is off) or GAID (Android; "" when opted out)
+    vendor_id: str  # IDFV (iOS) or Android ID
+    web_id: str
+    did: str
+
+
+class _Hashtag(NamedTuple):
+    ts: int  # first used in a post
+    name: str
+    link: str
+
+
+class _Interest(NamedTuple):
+    ts: int  # inferred from then on
+    name: str
+
+
+class _GoLive(NamedTuple):
+    ts: int  # start
+    end: int
+    room: str
+    title: str
+    cover: str
+    replay: str
+    earning: int
+    likes: int
+    views: int
+    gifters: int
+    quality: str
+
+
+class _LiveComment(NamedTuple):
+    ts: int
+    text: str
+
+
+class _WatchLive(NamedTuple):
+    ts: int  # WatchTime
+    room: str
+    link: str
+    comments: tuple[_LiveComment, ...]  # () is written as null
+
+
+class _Location(NamedTuple):
+    ts: int
+    gps: str
+    region: str
+
+
+class _Browse(NamedTuple):
+    ts: int
+    shop: str
+    product: str
+
+
+class _Order(NamedTuple):
+    ts: int
+    order_id: str
+    products: tuple[tuple[str, str, int], ...]  # (product, variation, quantity)
+    total: str
+    status: str
+
+
+class _Voucher(NamedTuple):
+    ts: int
+    voucher_id: str
+    name: str
+    text: str
+    status: str
 
 
 _SEARCH_TERMS = (
@@ -843,6 +1105,19 @@ _DM_TEXTS = (
     "what time tomorrow?",
     "good night 🌙",
 )
+# multi-line comments: continuation lines contain ": " but never start with a label word
+_COMMENT_MULTILINE = (
+    "so good\nsecond line: still the comment",
+    "three tips 👇\n1. more salt\n2. less heat: trust me",
+)
+# multi-line DMs: continuation lines never start with a date, "[" or ">>>" and are never blank
+_DM_MULTILINE = (
+    "running late\nsee you at 5: ok?",
+    "look at this 😂\nso true\nlol",
+    "shopping list:\nflour, salt\nbutter: the good one",
+)
+_ADD_YOURS = ("Show your sourdough 🍞", "Your morning run", "Cat tax 🐱")
+_ALT_TEXTS = ("A loaf of bread on a wooden table", "Runner on a bridge at sunrise")
 _COLLECTIONS = ("Recipes", "Travel", "Workout 💪", "Funny")
 _SHARE_METHODS = ("chat_head", "whatsapp", "repost", "copy", "more", "chat")
 _DEVICES = (("Phone1,1", "OS 1.0"), ("Phone2,3", "OS 2.1"), ("Tablet1,2", "OS 2.0"))
@@ -854,6 +1129,29 @@ _PRICES = ("0.99", "1.99", "4.99", "9.99", "19.99")
 _SOUNDS = ("original sound - {u}", "Example Song - Example Artist", "Lo-fi Beat - Sample Band")
 _TITLES = ("my first post ✨", "N/A", "", "weekend vibes 🌊", "recipe test #bread", "N/A")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_SCREENS = ((1080, 2400), (1170, 2532), (1440, 3200), (828, 1792))
+_ZERO_IDFA = "00000000-0000-0000-0000-000000000000"
+_POST_HASHTAGS = ("bread", "sourdough", "running", "catsoftiktok", "weekendvibes", "latteart", "houseplants",
+                  "guitar")
+_AD_CATEGORIES = ("Food & Drink", "Travel", "Pets", "Sports & Outdoors", "Music", "Home & Garden",
+                  "Beauty & Personal Care", "Games", "Tech & Electronics", "Books & Literature")
+_LIVE_TITLES = ("baking bread live 🍞", "sunday long run Q&A 🏃", "cat cam 🐱")
+_LIVE_COMMENTS = ("hello 👋", "greetings from the kitchen 🍞", "what song is this?", "🔥🔥", "so cozy")
+_PLACES = ((52.37, 4.89, "NL"), (48.86, 2.35, "FR"), (51.51, -0.13, "GB"), (50.85, 4.35, "BE"))
+_SHOP_ITEMS = (  # (shop, product, variations, unit price)
+    ("Example Bakery Supplies", "Banneton proofing basket", ("Round 22 cm", "Oval 25 cm"), 14.99),
+    ("Example Bakery Supplies", "Dough scraper set", ("Default",), 6.49),
+    ("Example Running Store", "Running socks (3 pack)", ("Size M", "Size L"), 12.0),
+    ("Example Pet Shop", "Cat scratching post", ("Grey", "Beige"), 24.5),
+    ("Example Plant Corner", "Self-watering pot", ("Small", "Large"), 9.95),
+)
+_ORDER_STATUSES = ("Completed", "Delivered", "Shipped")
+_VOUCHERS = (  # (name, text)
+    ("€5 off", "€5 off orders over €25"),
+    ("Free shipping", "Free shipping on your next order"),
+    ("10% off", "10% off your first order in Example Bakery Supplies"),
+)
+_VOUCHER_STATUSES = ("Used", "Unused", "Expired")
 
 
 # --------------------------------------------------------------------------------------------
@@ -879,9 +1177,24 @@ _LIST_KEYS: dict[str, str] = {
     "blocked_accounts": "BlockList",
     "off_tiktok_activity": "OffTikTokActivityDataList",
     "profile": "ProfileMap",
+    "devices": "Status List",
+    "hashtags": "HashtagList",
+    "ad_interests": "AdInterestCategories",  # one string: "Food & Drink|Travel|Pets"
+    "live_history": "GoLiveList",  # and "Watch Live History › WatchLiveMap" next to it
+    "activity_summary": "ActivitySummaryMap",
+    "settings": "SettingsMap",
+    "locations": "LocationData",  # one object, not a list
+    "shop_product_browsing": "ProductBrowsingHistories",
+    "shop_orders": "OrderHistories",  # a map: order id -> order
+    "shop_vouchers": "Vouchers",
 }
-# metadata siblings (export-formats §2)
-_FASTLANE = frozenset({"followers", "following", "likes", "favorite_videos", "blocked_accounts", "comments", "profile"})
+_OLD_OFF_TIKTOK = ("Usage Data From Third-Party Apps And Websites", "UsageDataList")  # family F's name
+_WATCH_LIVE = ("Watch Live History", "WatchLiveMap")  # the second section of live_history
+# sections whose body is a map (an empty one is {} in the "list" style) or one string ("")
+_MAP_TABLES = frozenset({"direct_messages", "profile", "activity_summary", "settings", "locations", "shop_orders"})
+# metadata siblings (docs/export-formats.md)
+_FASTLANE = frozenset({"followers", "following", "likes", "favorite_videos", "blocked_accounts", "comments", "profile",
+                       "settings"})
 _APP = frozenset(
     {
         "watch_history",
@@ -896,7 +1209,7 @@ _APP = frozenset(
         "off_tiktok_activity",
     }
 )
-# what an empty section looks like in "mixed" (realistic) style, export-formats §7
+# what an empty section looks like in "mixed" (realistic) style, docs/export-formats.md
 _MIXED_EMPTY: dict[str, str] = {"direct_messages": "list", "off_tiktok_activity": "object"}
 
 _A_PATHS: dict[str, tuple[str, str]] = {
@@ -918,6 +1231,14 @@ _A_PATHS: dict[str, tuple[str, str]] = {
     "posts": ("Video", "Videos"),
     "profile": ("Profile", "Profile Information"),
     "blocked_accounts": ("App Settings", "Block"),
+    "devices": ("Activity", "Status"),
+    "hashtags": ("Activity", "Hashtag"),
+    "ad_interests": ("Ads and data", "Ad Interests"),
+    "settings": ("App Settings", "Settings"),
+    "live_history": ("Tiktok Live", "Go Live History"),
+    "shop_product_browsing": ("Tiktok Shopping", "Product Browsing History"),
+    "shop_orders": ("Tiktok Shopping", "Order History"),
+    "shop_vouchers": ("Tiktok Shopping", "Vouchers"),
 }
 _B_PATHS: dict[str, tuple[str, str]] = {
     "watch_history": ("Your Activity", "Watch History"),
@@ -939,6 +1260,15 @@ _B_PATHS: dict[str, tuple[str, str]] = {
     "posts": ("Post", "Posts"),
     "profile": ("Profile", "Profile Info"),
     "blocked_accounts": ("App Settings", "Block List"),
+    "devices": ("Your Activity", "Status"),
+    "hashtags": ("Your Activity", "Hashtag"),
+    "ad_interests": ("Ads and data", "Ad Interests"),
+    "settings": ("App Settings", "Settings"),
+    "live_history": ("Tiktok Live", "Go Live History"),
+    "locations": ("Your Activity", "Most Recent Location Data"),
+    "shop_product_browsing": ("TikTok Shop", "Product Browsing History"),
+    "shop_orders": ("TikTok Shop", "Order History"),
+    "shop_vouchers": ("TikTok Shop", "Vouchers"),
 }
 _C_PATHS: dict[str, tuple[str, str]] = {
     **_B_PATHS,
@@ -952,12 +1282,20 @@ _C_PATHS: dict[str, tuple[str, str]] = {
     "profile": ("Profile And Settings", "Profile Info"),
     "blocked_accounts": ("Profile And Settings", "Block List"),
     "off_tiktok_activity": ("Your Activity", "Off TikTok Activity"),
+    "ad_interests": ("Your Activity", "Ad Interests"),
+    "settings": ("Profile And Settings", "Settings"),
+    "live_history": ("TikTok Live", "Go Live History"),
+    "activity_summary": ("Your Activity", "Activity Summary"),
 }
+# live_history's path is its "Go Live History" section; "Watch Live History" is next to it (_WATCH_LIVE)
 JSON_PATHS: dict[str, dict[str, tuple[str, str]]] = {
-    "F": _A_PATHS,
+    "F": {
+        **{t: p for t, p in _A_PATHS.items() if t in FAMILY_TABLES["F"]},
+        "off_tiktok_activity": ("Ads and data", _OLD_OFF_TIKTOK[0]),
+    },
     "A": _A_PATHS,
     "A-activity": {
-        **{t: p for t, p in _A_PATHS.items() if t in _ACTIVITY_ONLY},
+        **{t: p for t, p in _A_PATHS.items() if t in FAMILY_TABLES["A-activity"]},
         "comments": ("Activity", "Comments"),
     },
     "B": _B_PATHS,
@@ -986,15 +1324,43 @@ _TXT1: dict[str, tuple[str, str]] = {
     "shares": ("Activity", "Share History.txt"),
     "logins": ("Activity", "Login History.txt"),
     "purchases": ("Activity", "Purchase History.txt"),
-    "status": ("Activity", "Status.txt"),
+    "devices": ("Activity", "Status.txt"),
+    "hashtags": ("Activity", "Hashtag.txt"),
     "unknown": ("Activity", "Synthetic Future Section.txt"),
     "off_tiktok_activity": ("Ads and data", "Off TikTok Activity.txt"),
+    "ad_interests": ("Ads and data", "Ad Interests.txt"),
     "blocked_accounts": ("App Settings", "Block List.txt"),
     "settings": ("App Settings", "Settings.txt"),
     "comments": ("Comments", "Comments.txt"),
     "direct_messages": ("Direct Messages", "Direct Messages.txt"),
     "profile": ("Profile", "Profile Info.txt"),
     "posts": ("Videos", "Videos.txt"),
+}
+_TXT2022: dict[str, tuple[str, str]] = {
+    "watch_history": ("Activity", "Video Browsing.txt"),
+    "likes": ("Activity", "Likes.txt"),
+    "favorite_videos": ("Activity", "Favorite Videos.txt"),
+    "favorite_sounds": ("Activity", "Favorite Sounds.txt"),
+    "favorite_effects": ("Activity", "Favorite Effects.txt"),
+    "favorite_hashtags": ("Activity", "Favorite HashTags.txt"),
+    "followers": ("Activity", "Follower.txt"),
+    "following": ("Activity", "Following.txt"),
+    "searches": ("Activity", "Searches.txt"),
+    "shares": ("Activity", "Sharing.txt"),
+    "logins": ("Activity", "Login History.txt"),
+    "purchases": ("Activity", "Purchases.txt"),
+    "devices": ("Activity", "Status.txt"),
+    "hashtags": ("Activity", "Hashtag.txt"),
+    "unknown": ("Activity", "Synthetic Future Section.txt"),
+    "blocked_accounts": ("App Settings", "Block List.txt"),
+    "settings": ("App Settings", "Settings.txt"),
+    "comments": ("Comments", "Comments.txt"),
+    "direct_messages": ("Direct Messages", "Direct Messages.txt"),
+    "profile": ("Profile", "Profile Info.txt"),
+    "posts": ("Videos", "Videos.txt"),
+    "ad_interests": ("Ads and data", "Ad Interests.txt"),
+    "ads_partners": ("Ads and data", "Ads_Based_On_Data_Received_from_Partners.txt"),
+    "off_tiktok_activity": ("Ads and data", "Usage_Data_from_Third-party Apps and Websites.txt"),
 }
 _TXT2: dict[str, tuple[str, str]] = {
     "watch_history": ("Tiktok/Activity", "Browsing History.txt"),
@@ -1011,9 +1377,11 @@ _TXT2: dict[str, tuple[str, str]] = {
     "logins": ("Tiktok/Activity", "Login History.txt"),
     "purchases": ("Tiktok/Activity", "Purchases.txt"),
     "comments": ("Tiktok/Activity", "Comments.txt"),
-    "status": ("Tiktok/Activity", "Status.txt"),
+    "devices": ("Tiktok/Activity", "Status.txt"),
+    "hashtags": ("Tiktok/Activity", "Hashtag.txt"),
     "unknown": ("Tiktok/Activity", "Synthetic Future Section.txt"),
     "off_tiktok_activity": ("Tiktok/Ads and data", "Off TikTok Activity.txt"),
+    "ad_interests": ("Tiktok/Ads and data", "Ad Interests.txt"),
     "blocked_accounts": ("Tiktok/App Settings", "Block List.txt"),
     "settings": ("Tiktok/App Settings", "Settings.txt"),
     "direct_messages": ("Tiktok/Direct Messages", "Direct Messages.txt"),
@@ -1027,7 +1395,11 @@ _TXT2025: dict[str, tuple[str, str]] = {
     "logins": ("Your Activity/Activity", "Login History.txt"),
     "purchases": ("Your Activity/Activity", "Purchases.txt"),
     "off_tiktok_activity": ("Your Activity/Activity", "Off TikTok Activity.txt"),
-    "status": ("Your Activity/Activity", "Status.txt"),
+    "devices": ("Your Activity/Activity", "Status.txt"),
+    "hashtags": ("Your Activity/Activity", "Hashtag.txt"),
+    "ad_interests": ("Your Activity/Activity", "Ad Interests.txt"),
+    "activity_summary": ("Your Activity/Activity", "Activity Summary.txt"),
+    "locations": ("Your Activity/Activity", "Most Recent Location Data.txt"),
     "unknown": ("Your Activity/Activity", "Synthetic Future Section.txt"),
     "likes": ("Your Activity/Likes and Favorites", "Like List.txt"),
     "favorite_videos": ("Your Activity/Likes and Favorites", "Favorite Videos.txt"),
@@ -1054,16 +1426,25 @@ _NL_NAMES = {
 }
 TXT_FILES: dict[str, dict[str, tuple[str, str]]] = {
     "1": _TXT1,
+    "2022": _TXT2022,
     "2": _TXT2,
     "2025": _TXT2025,
     "nl": {k: (folder, _NL_NAMES.get(k, name)) for k, (folder, name) in _TXT2025.items()},
 }
-# files whose Date values carry a " UTC" suffix (export-formats §6)
+# files whose Date values carry a " UTC" suffix (docs/export-formats.md): every dated file from
+# 2025 on ("unknown": the synthetic section), about half of them in TXT-2, none before
+_DATED_TXT = (frozenset(TABLES) - {"profile", "direct_messages"}) | {"unknown"}
 _TXT_UTC: dict[str, frozenset[str]] = {
     "1": frozenset(),
-    "2": frozenset({"logins"}),
-    "2025": frozenset({"watch_history", "logins"}),
-    "nl": frozenset({"watch_history", "logins"}),
+    "2022": frozenset(),
+    "2": frozenset({"logins", "likes", "favorite_videos", "favorite_effects", "searches", "comments", "followers",
+                    "blocked_accounts", "posts"}),
+    "2025": _DATED_TXT,
+    "nl": _DATED_TXT,
+}
+# TXT_FILES keys of the sections without a table that a generation writes with data
+_TXT_UNMODELLED_KEYS: dict[str, tuple[str, ...]] = {
+    "2022": ("ads_partners",),
 }
 
 
@@ -1296,7 +1677,8 @@ class UserHistory:
 
         rng = self._rng("comments")
         self.comments = [
-            _Comment(t, f"{_COMMENT_TEXTS[i % len(_COMMENT_TEXTS)]}" + ("" if i < len(_COMMENT_TEXTS) else f" #{i}"))
+            _Comment(t, (_COMMENT_MULTILINE[(i // 4) % len(_COMMENT_MULTILINE)] if i % 4 == 1
+                         else _COMMENT_TEXTS[i % len(_COMMENT_TEXTS)]) + ("" if i < len(_COMMENT_TEXTS) else f" #{i}"))
             for i, (t, _) in enumerate(self._near_views(rng, s.comments, 10, 90))
         ]
 
@@ -1319,6 +1701,111 @@ class UserHistory:
         self._birth = f"{rng.randint(1, 28):02d}-{rng.choice(_MONTHS)}-{rng.randint(1975, 2005)}"
         self._bio = rng.choice(("", "baking bread and running 🍞🏃", "just here for the cats 🐱"))
         self._photo_token = f"{rng.getrandbits(128):032x}"
+        self._build_sections()
+
+    def _build_sections(self) -> None:
+        """Status devices, post hashtags, ad interests, LIVE, locations and TikTok Shop: each an
+        independent stream, each item visible in exports taken after its time."""
+        s = self.sizes
+        rng = self._rng("devices")
+        self._uid = int(_vid(rng.getrandbits(64)))  # the account's UID (C/D Status items)
+        times = self._times(rng, s.devices)
+        if times:
+            times[0] = self._s0  # the first device is there from the start
+        devices = []
+        for k, t in enumerate(times):
+            ios = k % 2 == 1
+            w, h = _SCREENS[k % len(_SCREENS)]
+            if ios:
+                ad_id = _ZERO_IDFA if k % 4 == 1 else _uuid(rng)
+                vendor = _uuid(rng)
+            else:
+                ad_id = "" if k % 4 == 0 else _uuid(rng).lower()  # "" : opted out of ad tracking
+                vendor = f"{rng.getrandbits(64):016x}"  # Android ID
+            devices.append(_Device(t, ios, w, h, f"{rng.randint(34, 38)}.{rng.randint(0, 9)}.{rng.randint(0, 5)}",
+                                   ad_id, vendor, _vid(rng.getrandbits(64)), _vid(rng.getrandbits(64))))
+        self.devices = devices
+
+        # a hashtag is listed from the first post using it (hashtag k: post k * posts // n)
+        rng = self._rng("hashtags")
+        n = s.hashtags
+        posts = self.posts
+        times = [posts[k * len(posts) // n].ts for k in range(n)] if posts else self._times(rng, n)
+        names = list(_POST_HASHTAGS)
+        rng.shuffle(names)
+        self.hashtags = [
+            _Hashtag(t, names[k % len(names)] + (str(k // len(names)) if k >= len(names) else ""),
+                     f"https://www.tiktok.com/share/challenge/{_vid(rng.getrandbits(64))}/")
+            for k, t in enumerate(times)
+        ]
+
+        rng = self._rng("ad_interests")
+        n = s.ad_interests
+        picked = rng.sample(_AD_CATEGORIES, min(n, len(_AD_CATEGORIES)))
+        picked += [f"{_AD_CATEGORIES[k % len(_AD_CATEGORIES)]} {k // len(_AD_CATEGORIES)}"
+                   for k in range(len(_AD_CATEGORIES), n)]
+        self.ad_interests = [_Interest(t, name) for t, name in zip(self._times(rng, n), picked)]
+
+        # LIVE: streams the user went live with (visible once ended), rooms watched (comments a
+        # few minutes into every other room, visible once written)
+        rng = self._rng("live_history")
+        n = s.live_history
+        lives = []
+        for k, t in enumerate(self._times(rng, n)):
+            duration = rng.randint(10 * 60, 90 * 60)
+            start = max(self._s0, min(t, self._s1 - duration))
+            views = rng.randint(40, 900)
+            lives.append(_GoLive(
+                start, start + duration, _vid(rng.getrandbits(64)), _LIVE_TITLES[k % len(_LIVE_TITLES)],
+                f"https://p16-webcast.tiktokcdn.com/img/maliva/webcast-va/{rng.getrandbits(128):032x}~tplv-obj.image",
+                "" if k % 2 else f"https://www.tiktok.com/@{self.username}/live/replay/{_vid(rng.getrandbits(64))}",
+                rng.randint(0, 300), rng.randint(views, 20 * views), views, rng.randint(0, 12),
+                ("720p", "1080p")[k % 2]))
+        self.go_live = lives
+        rooms = []
+        pool = list(self._strangers) or [_user(1)]
+        for k, t in enumerate(self._times(rng, n)):
+            comments = []
+            if k % 2 == 0:
+                c = t
+                for j in range(2):
+                    c += rng.randint(30, 300)
+                    comments.append(_LiveComment(c, _LIVE_COMMENTS[(2 * k + j) % len(_LIVE_COMMENTS)]))
+            rooms.append(_WatchLive(t, _vid(rng.getrandbits(64)), f"https://www.tiktok.com/@{rng.choice(pool)}/live",
+                                    tuple(comments)))
+        self.watch_live = rooms
+
+        rng = self._rng("locations")
+        places = []
+        for k, t in enumerate(self._times(rng, s.locations)):
+            lat, lon, region = _PLACES[k % len(_PLACES)] if k < 2 else rng.choice(_PLACES)
+            places.append(_Location(t, f"{lat + rng.uniform(-0.03, 0.03):.2f}, {lon + rng.uniform(-0.03, 0.03):.2f}",
+                                    region))
+        self.locations = places
+
+        rng = self._rng("shop_product_browsing")
+        self.shop_product_browsing = [
+            _Browse(t, *_SHOP_ITEMS[(k if k < len(_SHOP_ITEMS) else rng.randrange(len(_SHOP_ITEMS)))][:2])
+            for k, t in enumerate(self._times(rng, s.shop_product_browsing))
+        ]
+        rng = self._rng("shop_orders")
+        orders = []
+        for k, t in enumerate(self._times(rng, s.shop_orders)):
+            lines = []
+            total = 0.0
+            for item in rng.sample(_SHOP_ITEMS, 1 + k % 2):
+                quantity = rng.randint(1, 2)
+                lines.append((item[1], rng.choice(item[2]), quantity))
+                total += quantity * item[3]
+            orders.append(_Order(t, f"57{rng.getrandbits(64) % 10**16:016d}", tuple(lines), f"€{total:.2f}",
+                                 _ORDER_STATUSES[k % len(_ORDER_STATUSES)]))
+        self.shop_orders = orders
+        rng = self._rng("shop_vouchers")
+        self.shop_vouchers = [
+            _Voucher(t, _vid(rng.getrandbits(64)), *_VOUCHERS[k % len(_VOUCHERS)],
+                     _VOUCHER_STATUSES[k % len(_VOUCHER_STATUSES)])
+            for k, t in enumerate(self._times(rng, s.shop_vouchers))
+        ]
 
     def _build_posts(self) -> None:
         """Posts at a rhythm (evenly spread with jitter, so 1–3 a week when there are enough),
@@ -1352,6 +1839,8 @@ class UserHistory:
                     location="" if i % 2 else "Example City",
                     who_can_view="Everyone" if i % 4 else "Only You",
                     images=3 if i == 1 or (i > 1 and i % 7 == 1) else 0,  # photo-mode posts
+                    add_yours=_ADD_YOURS[(i // 3) % len(_ADD_YOURS)] if i % 3 == 1 else "N/A",
+                    alt_text=_ALT_TEXTS[(i // 4) % len(_ALT_TEXTS)] if i % 4 == 2 else "N/A",
                 )
             )
         self.posts = posts
@@ -1369,14 +1858,22 @@ class UserHistory:
         following_names = followers_names[:mutual] + rest[: s.following - mutual]
         rest = rest[s.following - mutual :]
         self._strangers = rest[s.blocked_accounts :]
+        blocked_names = rest[: s.blocked_accounts]
+        # deleted accounts (docs/export-formats.md), each with a real date
         if s.followers >= 3:
-            followers_names[2] = "N/A"  # a deleted account (export-formats §7)
+            followers_names[2] = "N/A"
+        if s.followers >= 6:
+            followers_names[5] = "N/A"
+        if s.following >= 3:
+            following_names[mutual] = "N/A"  # not one of the mutual follows
+        if s.blocked_accounts >= 2:
+            blocked_names[0] = "N/A"
         self.followers = self._follows(self._rng("followers"), followers_names)
         self.following = self._follows(self._rng("following"), following_names)
         rng = self._rng("blocked_accounts")
         self.blocked_accounts = [
             _Block(t, u)
-            for (t, _), u in zip(self._near_views(rng, s.blocked_accounts, 5, 60), rest[: s.blocked_accounts])
+            for (t, _), u in zip(self._near_views(rng, s.blocked_accounts, 5, 60), blocked_names)
         ]
 
     def _follows(self, rng: random.Random, names: list[str]) -> list[_Follow]:
@@ -1384,18 +1881,28 @@ class UserHistory:
         the span (one per slice) and those accounts follow at 30–50 % of the time before it (so
         evenly over the first half of the span), so two exports a few months apart almost always
         differ. The other follows come at a growing rate (one per stratum of a cumulative curve
-        ~ t^1.4, in random order), so cumulative follows curve up. Follow times are distinct."""
+        ~ t^1.4, in random order), so cumulative follows curve up; deleted accounts ("N/A")
+        take the lowest strata, so they follow early. Follow times are distinct."""
         real = [i for i, u in enumerate(names) if u != "N/A"]
         m = round(len(real) * self.unfollow_fraction)
         if self.unfollow_fraction > 0 and len(real) >= 2:
             m = max(m, 1)
-        leaving = set(rng.sample(real, m)) if m else set()
+        # drawn over every index (the same draws as before deleted accounts existed); a deleted
+        # account never leaves, so a pick of one passes to the next real account not picked
+        picked = rng.sample(range(len(names)), m) if m else []
+        spare = [i for i in real if i not in picked]
+        leaving = {i if names[i] != "N/A" else spare.pop(0) for i in picked}
         span = self._s1 - self._s0
         out: list[_Follow] = []
         k = 0
         slot_order = rng.sample(range(m), m) if m else []
         staying = len(names) - m
         strata = rng.sample(range(staying), staying)
+        stratum = {i: strata.pop() for i in range(len(names)) if i not in leaving}
+        deleted = [i for i in stratum if names[i] == "N/A"]
+        for i, low in zip(deleted, sorted(stratum.values())):  # swap the lowest strata to them
+            j = next(j for j, v in stratum.items() if v == low)
+            stratum[i], stratum[j] = low, stratum[i]
         used: set[int] = set()
         for i, u in enumerate(names):
             if i in leaving:
@@ -1408,7 +1915,7 @@ class UserHistory:
                     follow += 1
                 out.append(_Follow(follow, u, until))
             else:
-                follow = self._s0 + int(span * ((strata.pop() + rng.random()) / staying) ** (1 / _FOLLOW_GROWTH))
+                follow = self._s0 + int(span * ((stratum[i] + rng.random()) / staying) ** (1 / _FOLLOW_GROWTH))
                 while follow in used and follow < self._s1:
                     follow += 1
                 out.append(_Follow(follow, u, None))
@@ -1418,7 +1925,8 @@ class UserHistory:
     def _build_messages(self) -> None:
         """Conversations in bursts: a thread comes alive at a time the rhythm picks, 2–10 messages
         go back and forth, replies seconds to minutes apart. The first bursts are in the group
-        chat and the first one-to-one thread, so both have a back and forth."""
+        chat and the first one-to-one thread, so both have a back and forth. Message 3 is a share
+        link, messages 1 mod 6 media URLs in brackets, messages 4 mod 6 multi-line texts."""
         n = self.sizes.direct_messages
         rng = self._rng("direct_messages")
         partners = [f.username for f in self.following + self.followers if f.username != "N/A"]
@@ -1429,6 +1937,7 @@ class UserHistory:
         self._threads = [GROUP_CHAT] + threads
         self._group_members = members
         weights = [1.0 / (k + 1) for k in range(len(self._threads))]  # a few close friends
+        media_rng = self._rng("direct_messages/media")
         raw: list[tuple[int, int, str, str, str]] = []
         burst = 0
         while len(raw) < n:
@@ -1459,6 +1968,11 @@ class UserHistory:
                     content = f"https://m.tiktok.com/h5/share/usr/{_vid(rng.getrandbits(64))}.html"
                 else:
                     content = rng.choice(_DM_TEXTS)
+                if i != 3 and i % 6 == 1:  # a photo or sticker: a media URL in square brackets
+                    content = (f"[https://p16-sign.tiktokcdn.com/tos-maliva-i-0068/"
+                               f"{media_rng.getrandbits(128):032x}.jpeg]")
+                elif i % 6 == 4:
+                    content = _DM_MULTILINE[(i // 6) % len(_DM_MULTILINE)]
                 raw.append((t, i, thread, sender, content))
             burst += 1
         raw.sort()
@@ -1475,7 +1989,21 @@ class UserHistory:
         """The materialised events of ``table`` an export taken at ``at_s`` shows, ascending."""
         if table in ("followers", "following"):
             return self._present_follows(table, at_s)
+        if table == "locations":  # only the most recent fix
+            return [e for e in self.locations if e.ts <= at_s][-1:]
+        if table == "live_history":  # both sections: streams that have ended, rooms watched
+            return [*self._go_lives(at_s), *self._rooms(at_s)]
+        if table in ("settings", "activity_summary"):
+            return [at_s]  # a map of the export's moment, never empty
         return [e for e in getattr(self, table) if e.ts <= at_s]
+
+    def _go_lives(self, at_s: int) -> list[_GoLive]:
+        return [g for g in self.go_live if g.end <= at_s]
+
+    def _rooms(self, at_s: int) -> list[_WatchLive]:
+        """LIVE rooms watched by ``at_s``, with the comments written by then."""
+        return [r._replace(comments=tuple(c for c in r.comments if c.ts <= at_s)) for r in self.watch_live
+                if r.ts <= at_s]
 
     def _video_window(self, table: str, at_s: int) -> tuple[int, int]:
         """Index range of a lazy table in an export taken at ``at_s`` (memoised: an export asks
@@ -1491,8 +2019,8 @@ class UserHistory:
 
     @staticmethod
     def _key(table: str, e: Any) -> Any:
-        if table in ("followers", "following", "blocked_accounts"):
-            return e.username
+        if table in _SNAPSHOT_TABLES:  # a deleted account is a row of its own, told apart by its date
+            return ("N/A", e.ts) if e.username == "N/A" else e.username
         if table == "shares":
             return (e.ts, e.link, e.method, e.content)
         if table == "logins":
@@ -1508,7 +2036,11 @@ class UserHistory:
             raise ValueError(f"{archive.path} was not exported from this history")
 
     def expected_counts(self, exports: Sequence[GeneratedArchive]) -> dict[str, int]:
-        """Distinct rows per table that loading all these exports (in any order) must produce."""
+        """Distinct rows per table that loading all these exports (in any order) must produce.
+
+        Followers, following and blocked accounts count one row per distinct username, plus one
+        per distinct date of the deleted (``"N/A"``) accounts listed (username NULL in the table).
+        """
         for a in exports:
             self._check(a)
         counts: dict[str, int] = {}
@@ -1527,10 +2059,122 @@ class UserHistory:
             keys: set[Any] = set()
             for a in holders:
                 keys.update(self._key(table, e) for e in self._events(table, int(a.exported_at.timestamp())))
-            keys.discard("N/A")  # deleted accounts give no row
             counts[table] = len(keys)
         counts["profile"] = len({a.exported_at for a in exports if "profile" in a.tables})
+        for table in _SECTION_TABLES:
+            keys = set()
+            for a in exports:
+                if table in a.tables:
+                    keys.update(self._section_keys(table, a))
+            counts[table] = len(keys)
+        counts.update({t: 0 for t in OPT_IN_TABLES})
         return counts
+
+    def _section_keys(self, table: str, a: GeneratedArchive) -> set[Any]:
+        """The natural keys of the rows ``table`` gets from export ``a`` (which carries it)."""
+        at_s = int(a.exported_at.timestamp())
+        if table == "activity_summary":  # one row per export time
+            return {a.exported_at}
+        if table == "settings":  # one row per setting per export time, keys compared like the loader does
+            return {(a.exported_at, _norm(k)) for k in _setting_keys(a.family)}
+        if table == "devices":
+            return {_device_key(rec) for rec in self._device_records(a.family, at_s)}
+        if table == "live_history":
+            keys: set[Any] = {("went_live", g.ts, g.room, None) for g in self._go_lives(at_s)}
+            for r in self._rooms(at_s):
+                keys.add(("watched", r.ts, r.room, None))
+                keys.update(("commented", c.ts, r.room, c.text) for c in r.comments)
+            return keys
+        rows = self._events(table, at_s)
+        if table == "hashtags":
+            return {(h.name, h.link) for h in rows}
+        if table == "ad_interests":
+            return {i.name for i in rows}
+        if table == "shop_orders":
+            return {o.order_id for o in rows}
+        if table == "shop_vouchers":
+            return {(v.ts, v.voucher_id, v.name) for v in rows}
+        return set(rows)  # locations (ts, gps, region), shop_product_browsing (ts, shop, product)
+
+    def expected_rows(self, table: str, exports: Sequence[GeneratedArchive]) -> list[dict[str, Any]]:
+        r"""The rows a correct loader stores for ``table`` after loading all these exports (in any
+        order): one dict per distinct row of the union, sorted by time (then by the other values).
+
+        ``"posts"`` (one row per post time): ``posted_at`` (aware UTC datetime), ``likes`` (int),
+        ``who_can_view`` (str), ``allow_comments``, ``allow_stitches``, ``allow_duets``,
+        ``allow_stickers``, ``allow_sharing_to_story`` (``Yes``/``No`` as bool), ``sound``,
+        ``title``, ``add_yours_text`` (str; the sentinels ``"N/A"`` and ``""`` become None),
+        ``media_links`` (all URLs of the post joined by ``"\n"``: one for a video, several for a
+        photo-mode post) and ``media_count`` (how many URLs). Every value comes from the newest
+        export holding the post (greatest ``exported_at``): its links are signed for that export,
+        and a field its format does not carry is None (JSON A/F and TXT ``"1"``/``"2022"`` have
+        only date, link and likes). Among several exports taken at that same moment, a field
+        carried by any of them has its value (the values agree wherever they are carried).
+
+        ``"comments"``: ``commented_at``, ``comment`` (the whole text, lines joined by ``"\n"``).
+
+        ``"direct_messages"``: ``conversation`` (the thread name without ``Chat History with``
+        and colons: a username or ``Group_Chat_<digits>``), ``sent_at``, ``sender`` (a username,
+        the owner's for own messages) and ``content`` (the whole text, lines joined by ``"\n"``;
+        media URLs keep their square brackets).
+        """
+        if table not in ("posts", "comments", "direct_messages"):
+            raise ValueError("expected_rows knows posts, comments and direct_messages")
+        for a in exports:
+            self._check(a)
+        holders = [a for a in exports if table in a.tables]
+        newest: dict[Any, list[GeneratedArchive]] = {}  # event -> the newest holders
+        for a in holders:
+            at_s = int(a.exported_at.timestamp())
+            for e in self._events(table, at_s):
+                found = newest.get(e)
+                if found is None or found[0].exported_at < a.exported_at:
+                    newest[e] = [a]
+                elif found[0].exported_at == a.exported_at:
+                    found.append(a)
+
+        def when(ts: int) -> datetime:
+            return datetime.fromtimestamp(ts, UTC)
+
+        if table == "comments":
+            return [{"commented_at": when(e.ts), "comment": e.text} for e in sorted(newest)]
+        if table == "direct_messages":
+            return [
+                {"conversation": e.thread, "sent_at": when(e.ts), "sender": e.sender, "content": e.content}
+                for e in sorted(newest, key=lambda m: (m.ts, m.thread, m.sender, m.content))
+            ]
+        out = []
+        for p in sorted(newest):
+            tied = newest[p]
+            at_s = int(tied[0].exported_at.timestamp())
+            links = self._post_link(p, at_s, "\n")
+            row: dict[str, Any] = {"posted_at": when(p.ts), "likes": int(p.likes)}
+            detailed = any(_post_details_carried(a) for a in tied)
+            d = self._post_details(p, at_s, late=False) if detailed else {}
+
+            def text(key: str) -> str | None:
+                v = d.get(key)
+                return None if v in (None, "", "N/A") else v
+
+            def flag(key: str) -> bool | None:
+                v = d.get(key)
+                return None if v is None else v == "Yes"
+
+            row.update(
+                who_can_view=text("WhoCanView"),
+                allow_comments=flag("AllowComments"),
+                allow_stitches=flag("AllowStitches"),
+                allow_duets=flag("AllowDuets"),
+                allow_stickers=flag("AllowStickers"),
+                allow_sharing_to_story=flag("AllowSharingToStory"),
+                sound=text("Sound"),
+                title=text("Title"),
+                add_yours_text=text("AddYoursText"),
+                media_links=links,
+                media_count=len(links.split("\n")),
+            )
+            out.append(row)
+        return out
 
     def unfollowed_between(self, earlier: GeneratedArchive, later: GeneratedArchive) -> dict[str, set[str]]:
         """Usernames present in ``earlier`` and absent from ``later``, per snapshot table.
@@ -1577,7 +2221,8 @@ class UserHistory:
         sentinel line for every style except ``"absent"`` (no file) and ``"no-data"`` (no file,
         a ``no-data.txt`` in its folder instead).
         ``empty_tables``: tables written as present-but-empty in this export.
-        ``unmodelled_sections``: include real sections that have no table (Status, Settings, LIVE…).
+        ``unmodelled_sections``: include real sections that have no table (LIVE settings, TXT-2022
+        partners' ads).
         """
         at = _utc(at)
         at_s = int(at.timestamp())
@@ -1634,6 +2279,8 @@ class UserHistory:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         prefix = f"TikTok_Data_{at_s}/" if epoch_folder else ""
+        if gen in _ROOTED_TXT:  # "/Activity/…" in a ZIP, "Activity/…" in a folder, never an epoch folder
+            prefix = "/" if container == "zip" else ""
         zip_time = max(at.timetuple()[:6], (1980, 1, 1, 0, 0, 0))
 
         lazy_rows = sum(
@@ -1690,6 +2337,7 @@ class UserHistory:
             tables=carried,
             txt_generation=gen,
             history_key=self.key,
+            autofill_values=sum(v != "N/A" for v in _autofill(real=True).values()) if label in ("C", "D") else 0,
         )
         archive.expected = self.expected_counts([archive])
         return archive
@@ -1699,7 +2347,7 @@ class UserHistory:
     def _is_empty(self, ctx: _Ctx, table: str) -> bool:
         if table not in ctx.carried:
             return True
-        if table == "profile":
+        if table in ("profile", "settings", "activity_summary"):
             return False
         if table in _LAZY_TABLES:
             lo, hi = self._video_window(table, ctx.at_s)
@@ -1707,7 +2355,7 @@ class UserHistory:
         return not self._events(table, ctx.at_s)
 
     def _with_dups(self, ctx: _Ctx, table: str, rows: list[Any], positions: Sequence[int]) -> list[Any]:
-        """Repeat rows at the given positions (exact duplicates, export-formats §12)."""
+        """Repeat rows at the given positions (exact duplicates, docs/export-formats.md."""
         if not ctx.duplicates:
             return rows
         out: list[Any] = []
@@ -1748,7 +2396,7 @@ class UserHistory:
             ctx.dup(table, len(range(1, n, 80)) + len(range(3, n, 80)))
 
     def _post_link(self, p: _Post, at_s: int, sep: str) -> str:
-        """Signed, expiring CDN links without a video id (export-formats §9.1)."""
+        """Signed, expiring CDN links without a video id (docs/export-formats.md)."""
         expires = at_s + 14 * 86400
         sig = hashlib.sha1(f"{p.token}/{at_s}".encode()).hexdigest()[:20]
         host = "https://v16-webapp.tiktokv.us/storage/v1/tos-useast5-pve-0068-tx"
@@ -1759,7 +2407,7 @@ class UserHistory:
         )
 
     def _profile(self, ctx: _Ctx) -> dict[str, Any]:
-        """ProfileMap as of the export time (export-formats §9.2)."""
+        """ProfileMap as of the export time (docs/export-formats.md)."""
         posts = self._events("posts", ctx.at_s)
         likes = sum(int(p.likes) for p in posts)
         photo = (
@@ -1855,6 +2503,98 @@ class UserHistory:
             return [self._json_post(ctx, e) for e in rows]
         raise AssertionError(table)
 
+    def _json_section_items(self, ctx: _Ctx, table: str) -> Any:
+        """The body under the list key of a table beyond the event lists (_SECTION_TABLES)."""
+        at_s = ctx.at_s
+        if table == "devices":
+            items = [dict(rec) for rec in self._device_records(ctx.family, at_s)]
+            if ctx.duplicates and ctx.family == "B":  # one exact repeat
+                items.insert(1, dict(items[0]))
+                ctx.dup(table)
+            return items
+        if table == "settings":
+            return _settings_map(ctx.family)
+        if table == "activity_summary":
+            return self._activity_summary(at_s)
+        if table == "live_history":  # Go Live History; newest first
+            return [
+                {"LiveStartTime": _fmt(g.ts), "LiveEndTime": _fmt(g.end), "LiveDuration": _duration(g.end - g.ts),
+                 "RoomId": g.room, "RoomTitle": g.title, "CoverUri": g.cover, "ReplayUrl": g.replay,
+                 "TotalEarning": g.earning, "TotalLike": g.likes, "TotalView": g.views, "TotalGifter": g.gifters,
+                 "QualitySetting": g.quality, "MutedList": None}
+                for g in reversed(self._go_lives(at_s))
+            ]
+        rows = self._events(table, at_s)
+        if table == "hashtags":
+            return [{"HashtagName": h.name, "HashtagLink": h.link} for h in rows]
+        if table == "ad_interests":
+            return "|".join(i.name for i in rows)
+        if table == "locations":
+            (fix,) = rows
+            return {"Date": _fmt(fix.ts), "GpsData": fix.gps, "LastRegion": fix.region}
+        rows = rows[::-1]  # newest first
+        if table == "shop_product_browsing":
+            return [{"browsing_date": _fmt(b.ts), "shop_name": b.shop, "product_name": b.product} for b in rows]
+        if table == "shop_orders":
+            return {
+                o.order_id: {"order_date": _fmt(o.ts),
+                             "Products": [{"product_name": n, "variation_name": v, "quantity": q}
+                                          for n, v, q in o.products],
+                             "total_price": o.total, "order_status": o.status}
+                for o in rows
+            }
+        if table == "shop_vouchers":
+            return [{"ReceivedDate": _fmt(v.ts), "VoucherId": v.voucher_id, "VoucherName": v.name,
+                     "VoucherText": v.text, "Status": v.status} for v in rows]
+        raise AssertionError(table)
+
+    def _watch_live_map(self, ctx: _Ctx) -> dict[str, Any]:
+        """WatchLiveMap: room id -> what the user did there, newest first, and TikTok's empty
+        placeholder entry "-1" (no row)."""
+        out: dict[str, Any] = {}
+        for r in reversed(self._rooms(ctx.at_s)):
+            out[r.room] = {
+                "WatchTime": _fmt(r.ts),
+                "Link": r.link,
+                "Comments": [{"CommentTime": _fmt(c.ts), "CommentContent": c.text, "RawTime": c.ts}
+                             for c in r.comments] or None,
+                "Questions": None,
+            }
+        out["-1"] = {"WatchTime": None, "Link": "", "Comments": None, "Questions": None}
+        return out
+
+    def _activity_summary(self, at_s: int) -> dict[str, Any]:
+        """ActivitySummaryMap as of ``at_s`` (lifetime counters, so the whole history counts)."""
+        watched = self.videos["watch_history"].first_after(at_s)
+        return {
+            "note": "Activity may take several days to appear.",
+            "videosCommentedOnSinceAccountRegistration": len(self._events("comments", at_s)),
+            "videosSharedSinceAccountRegistration": len(self._events("shares", at_s)),
+            "videosWatchedToTheEndSinceAccountRegistration": watched * 3 // 5,
+        }
+
+    def _device_records(self, label: str, at_s: int) -> list[list[tuple[str, Any]]]:
+        """The Status items of an export (``label``: a JSON family or ``TXT-<generation>``), as
+        (key or TXT label, value) pairs. JSON items leave out the ids their platform lacks; C and
+        D write ``1080x2400`` and add ``UID`` (int) and ``DID``; TXT writes its five labels always."""
+        out = []
+        for d in self._events("devices", at_s):
+            if label.startswith("TXT-"):
+                out.append([("Screen Resolution", f"{d.width}*{d.height}"), ("App Version", d.app_version),
+                            ("IDFA", d.ad_id if d.ios else ""), ("GAID", "" if d.ios else d.ad_id),
+                            ("Web ID", d.web_id)])
+                continue
+            late = label in ("C", "D")
+            rec: list[tuple[str, Any]] = [("Resolution", f"{d.width}{'x' if late else '*'}{d.height}"),
+                                          ("App Version", d.app_version)]
+            rec += [("IDFA", d.ad_id), ("IDFV", d.vendor_id)] if d.ios else [("GAID", d.ad_id),
+                                                                              ("Android ID", d.vendor_id)]
+            rec.append(("Web ID", d.web_id))
+            if late:
+                rec += [("UID", self._uid), ("DID", d.did)]
+            out.append(rec)
+        return out
+
     @staticmethod
     def _json_comment(fam: str, e: _Comment) -> dict[str, Any]:
         d = _fmt(e.ts)
@@ -1869,26 +2609,30 @@ class UserHistory:
         item: dict[str, Any] = {"Date": _fmt(p.ts), "Link": self._post_link(p, ctx.at_s, "\n"), "Likes": p.likes}
         if ctx.family in ("A", "F"):
             return item
-        item.update(
-            {
-                "WhoCanView": p.who_can_view,
-                "AllowComments": "Yes",
-                "AllowStitches": "Yes" if p.who_can_view == "Everyone" else "No",
-                "AllowDuets": "Yes",
-                "AllowStickers": "No",
-                "AllowSharingToStory": "Yes",
-                "ContentDisclosure": "",
-                "AIGeneratedContent": "No",
-                "Sound": p.sound,
-                "Location": p.location,
-                "Title": p.title,
-                "AddYoursText": "N/A",
-            }
-        )
-        if ctx.family == "D":
-            item["AlternateText"] = "N/A"
-            item["CoverImage"] = self._post_link(p._replace(images=0), ctx.at_s, "\n") + "&cover=1"
+        item.update(self._post_details(p, ctx.at_s, late=ctx.family == "D"))
         return item
+
+    def _post_details(self, p: _Post, at_s: int, *, late: bool) -> dict[str, str]:
+        """A post's fields beyond date, link and likes, by JSON key; ``late``: with the
+        late-2025 ``AlternateText`` and ``CoverImage``."""
+        details = {
+            "WhoCanView": p.who_can_view,
+            "AllowComments": "Yes",
+            "AllowStitches": "Yes" if p.who_can_view == "Everyone" else "No",
+            "AllowDuets": "Yes",
+            "AllowStickers": "No",
+            "AllowSharingToStory": "Yes",
+            "ContentDisclosure": "",
+            "AIGeneratedContent": "No",
+            "Sound": p.sound,
+            "Location": p.location,
+            "Title": p.title,
+            "AddYoursText": p.add_yours,
+        }
+        if late:
+            details["AlternateText"] = p.alt_text
+            details["CoverImage"] = self._post_link(p._replace(images=0), at_s, "\n") + "&cover=1"
+        return details
 
     def _json_threads(self, ctx: _Ctx) -> dict[str, list[dict[str, str]]]:
         msgs = self._events("direct_messages", ctx.at_s)
@@ -1897,7 +2641,7 @@ class UserHistory:
             rows = [m for m in msgs if m.thread == thread]
             if not rows:
                 continue
-            if k % 2 == 0:  # order inside a thread is inconsistent (export-formats §8)
+            if k % 2 == 0:  # order inside a thread is inconsistent (docs/export-formats.md)
                 rows.reverse()
             out[f"Chat History with {thread}:"] = [{"Date": _fmt(m.ts), "From": m.sender, "Content": m.content} for m in rows]
         return out
@@ -1911,21 +2655,29 @@ class UserHistory:
             body[key] = {key: items if items else ([] if style == "list" else None)}
         return body
 
-    def _section(self, ctx: _Ctx, table: str) -> Any:
-        """A table's section body, or its empty encoding, or _ABSENT."""
+    def _section(self, ctx: _Ctx, table: str, watch_live: bool = False) -> Any:
+        """A table's section body, or its empty encoding, or _ABSENT (``watch_live``: the
+        ``Watch Live History`` section of live_history instead of ``Go Live History``)."""
         style = ctx.empty_style
         if style == "mixed":
             style = _MIXED_EMPTY.get(table, "null")
             if table == "followers" and ctx.family in ("A", "E"):
-                style = "object"  # "Follower List": {} (export-formats §7)
+                style = "object"  # "Follower List": {} (docs/export-formats.md)
         list_key = _LIST_KEYS.get(table)
+        if watch_live:
+            list_key = _WATCH_LIVE[1]
+        elif table == "off_tiktok_activity" and ctx.family == "F":
+            list_key = _OLD_OFF_TIKTOK[1]
         meta: dict[str, Any] = {}
         if ctx.family != "F":
             if table in _FASTLANE:
                 meta["IsFastLane"] = False
             if table in _APP:
                 meta["App"] = 1
-        if self._is_empty(ctx, table):
+        empty = self._is_empty(ctx, table)
+        if table == "live_history" and not empty:  # each of its two sections may be empty alone
+            empty = not (self._rooms(ctx.at_s) if watch_live else self._go_lives(ctx.at_s))
+        if empty:
             if style == "absent":
                 return _ABSENT
             if style == "object":
@@ -1934,12 +2686,16 @@ class UserHistory:
                 return self._json_purchases(ctx, style, empty=True)
             empty_value: Any = None
             if style == "list":
-                empty_value = {} if table in ("direct_messages", "profile") else []
+                empty_value = {} if table in _MAP_TABLES or watch_live else "" if table == "ad_interests" else []
             return {list_key: empty_value, **meta}
         if table == "purchases":
             return self._json_purchases(ctx, "null")
         if table == "profile":
             return {list_key: self._profile(ctx), **meta}
+        if watch_live:
+            return {list_key: self._watch_live_map(ctx)}
+        if table in _SECTION_TABLES:
+            return {list_key: self._json_section_items(ctx, table), **meta}
         return {list_key: self._json_items(ctx, table), **meta}
 
     def _json_doc(self, ctx: _Ctx, *, with_profile: bool) -> dict[str, Any]:
@@ -1958,6 +2714,8 @@ class UserHistory:
                 continue
             top, sub = paths[table]
             put(top, sub, self._section(ctx, table))
+            if table == "live_history":
+                put(top, _WATCH_LIVE[0], self._section(ctx, table, watch_live=True))
 
         self._json_extras(ctx, put)
 
@@ -1974,11 +2732,9 @@ class UserHistory:
         return _sort_skeleton(doc)
 
     def _json_extras(self, ctx: _Ctx, put: Callable[[str, str, Any], None]) -> None:
-        """Real sections without a table: some with data (reported as unmodelled), others
-        empty placeholders that make each family's key signature complete."""
+        """Real sections without a table: empty placeholders that make each family's key
+        signature complete, Autofill, and LIVE settings (with data, reported as unmodelled)."""
         fam = ctx.family
-        at_s = ctx.at_s
-        act = "Your Activity" if fam in ("B", "C", "D") else "Activity"
 
         def data(top: str, sub: str, body: Any) -> None:
             if ctx.unmodelled:
@@ -1992,66 +2748,31 @@ class UserHistory:
             put("Poi Review", "POI Review", {"ReviewsList": None})
             put("Income Plus Wallet Transactions", "Income Plus Wallet Transaction", {"TransactionsList": None})
             put("Video", "RecentlyDeletedPosts", {"PostList": []})
-            put("Tiktok Live", "Go Live History", {"GoLiveList": None})
         elif fam == "A-activity":
             put("Activity", "POI Review", {"ReviewsList": None})
         elif fam == "B":
-            put("TikTok Shop", "Order History", {"OrderHistories": None})
             put("Location Review", "Location Reviews", {"ReviewsList": None})
             put("Income Plus Wallet Transactions", "Transaction History", {"TransactionsList": None})
             put("Post", "Recently Deleted Posts", {"PostList": []})
-            put("Profile", "Autofill", _autofill())
-            put("Tiktok Live", "Go Live History", {"GoLiveList": None})
+            put("Profile", "Autofill", _autofill(real=False))
         elif fam in ("C", "D"):
-            put("TikTok Shop", "Order History", {"OrderHistories": None})
             put("Location Review", "Location Reviews", {"ReviewsList": None})
             put("Income+ Wallet", "Transaction History", {"TransactionsList": None})
             put("Post", "Recently Deleted Posts", {"PostList": []})
-            put("Profile And Settings", "Autofill", _autofill())
+            put("Profile And Settings", "Autofill", _autofill(real=True))
             put("Profile And Settings", "AI-Moji", {})
-            put("TikTok Live", "Go Live History", {"GoLiveList": None})
             if fam == "D":
                 put("Likes and Favorites", "Favorite Comment", {"FavoriteCommentList": []})
                 put("Likes and Favorites", "Favorite Location", {"FavoriteLocationList": []})
                 put("Likes and Favorites", "Collection", {})
         elif fam == "E":
-            put("Profile", "Auto Fill", _autofill())
+            put("Profile", "Auto Fill", _autofill(real=False))
             put("Video", "RecentlyDeletedPosts", {"PostList": []})
 
-        if fam == "E":
-            return
-        # unmodelled sections with data
-        status = {"Resolution": "1080*2400", "App Version": "37.5.3", "IDFA": "00000000-0000-0000-0000-000000000000",
-                  "GAID": "", "Web ID": str(_ID_BASE + 42)}
-        if fam in ("C", "D"):
-            status.update({"Resolution": "1080x2400", "UID": _ID_BASE + 1234, "DID": str(_ID_BASE + 5678)})
-        data(act, "Status", {"Status List": [status]})
-        data(act, "Hashtag", {"HashtagList": [
-            {"HashtagName": "bread", "HashtagLink": f"https://www.tiktok.com/share/challenge/{_ID_BASE + 4}/"},
-            {"HashtagName": "running", "HashtagLink": f"https://www.tiktok.com/share/challenge/{_ID_BASE + 9}/"},
-        ]})
-        if fam == "A-activity":
-            return
-        settings_top = "Profile And Settings" if fam in ("C", "D") else "App Settings"
-        data(settings_top, "Settings", {"IsFastLane": False, "SettingsMap": _settings_map()})
-        ads_top = "Your Activity" if fam in ("C", "D") else "Ads and data"
-        data(ads_top, "Ad Interests", {"AdInterestCategories": "Food & Drink|Travel|Pets"})
-        if fam in ("C", "D"):
-            data("Your Activity", "Activity Summary", {"ActivitySummaryMap": {
-                "note": "Activity may take several days to appear.",
-                "videosCommentedOnSinceAccountRegistration": 12,
-                "videosSharedSinceAccountRegistration": 7,
-                "videosWatchedToTheEndSinceAccountRegistration": 340,
-            }})
-        if fam != "F":
+        if fam in ("A", "B", "C", "D"):  # a section with data and no table
             live_top = "TikTok Live" if fam in ("C", "D") else "Tiktok Live"
-            raw = at_s - 86400
-            data(live_top, "Watch Live History", {"WatchLiveMap": {str(_ID_BASE + 777): {
-                "WatchTime": _fmt(raw - 120),
-                "Link": "https://www.tiktok.com/@user_0007/live",
-                "Comments": [{"CommentTime": _fmt(raw), "CommentContent": "hello 👋", "RawTime": raw}],
-                "Questions": [],
-            }}})
+            data(live_top, "Go Live Settings", {"SettingsMap": {
+                "Allow gifts": "On", "Who can comment": "Everyone", "Filtered keywords": ["spoilers"]}})
 
     # --- TXT -------------------------------------------------------------------------------
 
@@ -2084,18 +2805,29 @@ class UserHistory:
             files[rel] = self._txt_producer(ctx, table, sentinel)
 
         if ctx.unmodelled:
-            for key, text in (("status", _STATUS_TXT), ("settings", _SETTINGS_TXT)):
+            texts = {"ads_partners": self._txt_ads_partners(ctx)}
+            for key in _TXT_UNMODELLED_KEYS.get(gen, ()):
                 folder, name = names[key]
-                files[f"{folder}/{name}"] = const(text)
+                files[f"{folder}/{name}"] = const(texts[key])
                 ctx.unmodelled_sections.append(name)
         if ctx.unknown:
             folder, name = names["unknown"]
             base = ctx.at_s - 3 * 86400
+            utc = " UTC" if "unknown" in _TXT_UTC[gen] else ""
             files[f"{folder}/{name}"] = const(
-                "\n\n".join(f"Date: {_fmt(base + k * 3600)}\nValue: future value {k} ✨" for k in range(3)) + "\n"
+                "\n\n".join(f"Date: {_fmt(base + k * 3600)}{utc}\nValue: future value {k} ✨" for k in range(3)) + "\n"
             )
             ctx.unknown_sections.append(name)
         return files
+
+    @staticmethod
+    def _txt_ads_partners(ctx: _Ctx) -> str:
+        """TXT-2022 ``Ads_Based_On_Data_Received_from_Partners.txt``: a few advertisers (unmodelled)."""
+        return "\n".join(
+            f"Date: {_fmt(ctx.at_s - (k + 1) * 7 * 86400 - 3600 * k)}\nAdvertiser: {adv}\nSource: {src}\n"
+            for k, (adv, src) in enumerate((("Example Shop", "Customer file"), ("Example News", "Website visits"),
+                                            ("Example Games", "App activity")))
+        )
 
     def _txt_producer(self, ctx: _Ctx, table: str, sentinel: str) -> Callable[[], Iterator[bytes]]:
         gen = ctx.gen or "2025"
@@ -2103,10 +2835,7 @@ class UserHistory:
 
         if table in _LAZY_TABLES:
             self._count_video_dups(ctx, table)
-            if gen == "1":
-                link_label = "Video Link"
-            else:
-                link_label = "Link"
+            link_label = "Video Link" if gen in _OLD_TXT else "Link"
 
             def lazy() -> Iterator[bytes]:
                 parts: list[str] = []
@@ -2123,6 +2852,8 @@ class UserHistory:
 
         if table == "direct_messages":
             text = self._txt_messages(ctx)
+        elif table in _SECTION_TABLES:
+            text = self._txt_section(ctx, table, utc)
         elif table == "purchases":
             text = self._txt_purchases(ctx, sentinel)
         elif table == "profile":
@@ -2133,21 +2864,46 @@ class UserHistory:
         data = text.encode()
         return lambda: iter((data,))
 
+    def _txt_section(self, ctx: _Ctx, table: str, utc: str) -> str:
+        """The TXT file of a table beyond the event lists (no LIVE or Shop files in TXT)."""
+        at_s = ctx.at_s
+        if table == "devices":
+            return self._txt_records(self._device_records(ctx.family, at_s))
+        if table == "settings":
+            return _SETTINGS_TXT
+        if table == "activity_summary":
+            m = self._activity_summary(at_s)
+            return (f"(Note: {m['note']})\n"
+                    "Videos commented on since account registration: "
+                    f"{m['videosCommentedOnSinceAccountRegistration']}\n"
+                    f"Videos shared since account registration: {m['videosSharedSinceAccountRegistration']}\n"
+                    "Videos watched to the end since account registration: "
+                    f"{m['videosWatchedToTheEndSinceAccountRegistration']}\n")
+        rows = self._events(table, at_s)
+        if table == "hashtags":
+            return self._txt_records([[("Hashtag Name", h.name), ("Hashtag Link", h.link)] for h in rows])
+        if table == "ad_interests":
+            return self._txt_records([[("Ad Interest Categories", "|".join(i.name for i in rows))]])
+        if table == "locations":
+            return self._txt_records([[("Date", _fmt(f.ts) + utc), ("GPS Data", f.gps), ("Last Region", f.region)]
+                                      for f in rows])
+        raise AssertionError(table)
+
     @staticmethod
     def _txt_records(records: list[list[tuple[str, str]]]) -> str:
-        """Blocks of ``Label: value`` lines separated by blank lines (export-formats §11.1)."""
+        """Blocks of ``Label: value`` lines separated by blank lines (docs/export-formats.md)."""
         return "\n".join("".join(f"{label}: {value}\n" for label, value in rec) for rec in records)
 
     def _txt_record(self, ctx: _Ctx, table: str, e: Any, utc: str) -> list[tuple[str, str]]:
-        gen = ctx.gen
+        old = ctx.gen in _OLD_TXT
         d = _fmt(e.ts) + utc
         if table == "favorite_sounds":
-            return [("Date", d), ("Sound Link" if gen == "1" else "Link", e.link)]
+            return [("Date", d), ("Sound Link" if old else "Link", e.link)]
         if table == "favorite_effects":
             return [("Date", d), ("Effect Link", e.link)]
         if table == "favorite_hashtags":
-            # "HashTag Link:: <url>" (double colon) outside TXT-1
-            return [("Date", d), ("HashTag Link" if gen == "1" else "HashTag Link:", e.link)]
+            # "HashTag Link:: <url>" (double colon) outside TXT-1 and TXT-2022
+            return [("Date", d), ("HashTag Link" if old else "HashTag Link:", e.link)]
         if table == "favorite_collections":
             return [("Date", d), ("Favorite Collection", e.name)]
         if table == "searches":
@@ -2157,8 +2913,8 @@ class UserHistory:
         if table == "logins":
             return [("Date", d), ("IP", e.ip), ("Device Model", e.model), ("Device System", e.system),
                     ("Network Type", e.network), ("Carrier", e.carrier)]
-        if table == "comments":
-            if gen == "1":
+        if table == "comments":  # a multi-line comment continues on the next lines, unlabelled
+            if old:
                 return [("Date", d), ("Comment", e.text)]
             return [("Date", d), ("Comment", e.text), ("Photo", "N/A"), ("Url", "")]
         if table in _SNAPSHOT_TABLES:
@@ -2166,15 +2922,13 @@ class UserHistory:
         if table == "off_tiktok_activity":
             return [("Date", d), ("Source", e.source), ("Event", e.event)]
         if table == "posts":
-            # photo-mode URLs joined by a space: a raw newline would break the line format
-            link = self._post_link(e, ctx.at_s, " ")
-            if gen == "1":
+            # photo-mode: the first image URL after the label, each further one alone on a line
+            link = self._post_link(e, ctx.at_s, "\n")
+            if old:
                 return [("Date", d), ("Video Link", link), ("Like(s)", e.likes)]
-            return [("Date", d), ("Link", link), ("Like(s)", e.likes), ("Who Can View", e.who_can_view),
-                    ("Allow Comments", "Yes"), ("Allow Stitches", "Yes" if e.who_can_view == "Everyone" else "No"),
-                    ("Allow Duets", "Yes"), ("Allow Stickers", "No"), ("Allow Sharing To Story", "Yes"),
-                    ("Content Disclosure", ""), ("AI Generated Content", "No"), ("Sound", e.sound),
-                    ("Location", e.location), ("Title", e.title)]
+            details = self._post_details(e, ctx.at_s, late=ctx.gen in ("2025", "nl"))
+            return [("Date", d), ("Link", link), ("Like(s)", e.likes),
+                    *((_TXT_POST_LABELS[k], v) for k, v in details.items())]
         raise AssertionError(table)
 
     def _txt_profile(self, ctx: _Ctx) -> list[tuple[str, str]]:
@@ -2186,53 +2940,125 @@ class UserHistory:
 
     def _txt_purchases(self, ctx: _Ctx, sentinel: str) -> str:
         rows = sorted(self._events("purchases", ctx.at_s), key=lambda e: e.ts, reverse=True)
+        utc = " UTC" if "purchases" in _TXT_UTC[ctx.gen or "2025"] else ""
         parts = []
         for kind, header in (("send", "Send Gifts History:"), ("buy", "Buy Gifts History:")):
-            recs = [[("Date", _fmt(e.ts)), ("Price", e.price)] for e in rows if e.kind == kind]
+            recs = [[("Date", _fmt(e.ts) + utc), ("Price", e.price)] for e in rows if e.kind == kind]
             parts.append(f"{header}\n" + (self._txt_records(recs) if recs else f"{sentinel}\n"))
         return "\n".join(parts)
 
     def _txt_messages(self, ctx: _Ctx) -> str:
-        """``>>> Chat History with <name>:`` headers and ``[date] sender: text`` lines (§8)."""
+        """Threads separated by a blank line. TXT-1 and TXT-2022: a header
+        ``>>> Chat History with <name>:`` and lines ``[date] sender: text``; later generations:
+        ``>>> Chat History with <name>::`` and ``date UTC sender: text``. A multi-line text
+        continues on the following lines as it is."""
+        old = ctx.gen in _OLD_TXT
         blocks = []
-        for thread, items in self._json_threads(ctx).items():
-            lines = [f">>> {thread}"] + [f"[{m['Date']}] {m['From']}: {m['Content']}" for m in items]
+        for thread, items in self._json_threads(ctx).items():  # thread = "Chat History with <name>:"
+            if old:
+                lines = [f">>> {thread}"] + [f"[{m['Date']}] {m['From']}: {m['Content']}" for m in items]
+            else:
+                lines = [f">>> {thread}:"] + [f"{m['Date']} UTC {m['From']}: {m['Content']}" for m in items]
             blocks.append("\n".join(lines) + "\n")
         return "\n".join(blocks)
 
 
-def _autofill() -> dict[str, str]:
-    return {k: "N/A" for k in ("Address", "City", "Country", "Email", "FirstName", "LastName", "PhoneNumber",
-                               "State", "Unit", "ZipCode")}
+def _post_details_carried(a: GeneratedArchive) -> bool:
+    """Whether an export's posts carry more than date, link and likes."""
+    if a.data_format == "json":
+        return a.family not in ("A", "F")
+    return a.txt_generation not in _OLD_TXT
 
 
-def _settings_map() -> dict[str, Any]:
-    return {
-        "Allow DownLoad": "On",
-        "Allow Others to Find Me": "Off",
-        "App Language": "en",
-        "Content Preferences": {"Keyword filters for videos in Following Feed": [],
-                                "Keyword filters for videos in For You Feed": ["spoilers"]},
-        "Interests": "Food|Travel|Pets",
-        "Personalized Ads": "On",
-        "Private Account": "Off",
-        "Push Notification": {"Likes": "On", "Comments": "On", "New followers": "Off"},
-        "Web Language": "N/A",
-        "Who Can Duet With Me": "Everyone",
-        "Who Can Post Comments": "Friends",
-        "Who Can Send Me Message": "Friends",
-        "Who Can View Videos I Liked": "Only me",
-    }
+_AUTOFILL_VALUES = {"City": "Example City", "Email": "alex@example.com", "FirstName": "Alex", "LastName": "Example"}
 
 
-_STATUS_TXT = (
-    "Screen Resolution: 1080*2400\nApp Version: 37.5.3\nIDFA: 00000000-0000-0000-0000-000000000000\n"
-    f"GAID: \nWeb ID: {_ID_BASE + 42}\n"
-)
+def _autofill(*, real: bool) -> dict[str, str]:
+    """The Autofill body (the map itself): all ``"N/A"``, or (C, D) a few made-up contact details."""
+    return {k: _AUTOFILL_VALUES.get(k, "N/A") if real else "N/A"
+            for k in ("Address", "City", "Country", "Email", "FirstName", "LastName", "PhoneNumber", "State", "Unit",
+                      "ZipCode")}
+
+
+def _duration(seconds: int) -> str:
+    h, rest = divmod(seconds, 3600)
+    return f"{h:02d}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+
+
+def _norm(key: str) -> str:
+    """A key as the loader compares keys: lower case, without spaces and punctuation."""
+    return _NON_ALNUM.sub("", key.lower())
+
+
+# Status keys and TXT labels -> position in a device's natural key (every field, "" is NULL)
+_DEVICE_FIELDS = {"resolution": 0, "screenresolution": 0, "appversion": 1, "idfa": 2, "gaid": 3, "androidid": 4,
+                  "idfv": 5, "webid": 6, "uid": 7, "did": 8}
+
+
+def _device_key(rec: list[tuple[str, Any]]) -> tuple[str | None, ...]:
+    key: list[str | None] = [None] * 9
+    for label, value in rec:
+        key[_DEVICE_FIELDS[_norm(label)]] = None if value in ("", "N/A", "None") else str(value)
+    return tuple(key)
+
+
+def _setting_keys(label: str) -> list[str]:
+    """The setting keys an export writes (``label``: a JSON family or ``TXT-<generation>``)."""
+    if label.startswith("TXT-"):
+        return [line.split(": ", 1)[0] for line in _SETTINGS_TXT.splitlines()]
+    return list(_settings_map(label))
+
+
+def _settings_map(family: str) -> dict[str, Any]:
+    """SettingsMap; C and D also hold a key written with a stray double colon, as TikTok does."""
+    out = _BASE_SETTINGS.copy()
+    if family in ("C", "D"):
+        out["Who can see your following list::"] = "Only me"
+    return out
+
+
+_BASE_SETTINGS: dict[str, Any] = {
+    "Allow DownLoad": "On",
+    "Allow Others to Find Me": "Off",
+    "App Language": "en",
+    "Content Preferences": {"Keyword filters for videos in Following Feed": [],
+                            "Keyword filters for videos in For You Feed": ["spoilers"]},
+    "Interests": "Food|Travel|Pets",
+    "Personalized Ads": "On",
+    "Private Account": "Off",
+    "Push Notification": {"Likes": "On", "Comments": "On", "New followers": "Off"},
+    "Web Language": "N/A",
+    "Who Can Duet With Me": "Everyone",
+    "Who Can Post Comments": "Friends",
+    "Who Can Send Me Message": "Friends",
+    "Who Can View Videos I Liked": "Only me",
+}
+
+
 _SETTINGS_TXT = (
     "Allow DownLoad: On\nApp Language: en\nInterests: Food|Travel|Pets\nPersonalized Ads: On\n"
     "Private Account: Off\nWeb Language: N/A\nWho Can Send Me Message: Friends\n"
 )
+# TXT labels of a post's fields (sentence case, "Adds yours text" as TikTok spells it)
+_TXT_POST_LABELS = {
+    "WhoCanView": "Who can view",
+    "AllowComments": "Allow comments",
+    "AllowStitches": "Allow stitches",
+    "AllowDuets": "Allow duets",
+    "AllowStickers": "Allow stickers",
+    "AllowSharingToStory": "Allow sharing to story",
+    "ContentDisclosure": "Content disclosure",
+    "AIGeneratedContent": "AI generated content",
+    "Sound": "Sound",
+    "Location": "Location",
+    "Title": "Title",
+    "AddYoursText": "Adds yours text",
+    "AlternateText": "Alternate text",
+    "CoverImage": "Cover image",
+}
 
 
 # --------------------------------------------------------------------------------------------
