@@ -15,11 +15,12 @@ import pytest
 
 from conftest import sql
 from tiktok_portability_source.generator import Sizes, UserHistory
-from tiktok_portability_source.loader import TABLES, LoadFailed, load_archives
+from tiktok_portability_source.layouts import DEFAULT_TABLES
+from tiktok_portability_source.loader import LoadFailed, load_archives
 
 AT = datetime(2025, 12, 1, tzinfo=timezone.utc)
 EARLIER = AT - timedelta(days=120)
-DATA_TABLES = [t for t in TABLES if t not in ("unparsed_sections", "archives")]
+DATA_TABLES = list(DEFAULT_TABLES)  # autofill is loaded only on opt-in: by default its table does not exist
 
 
 def counts(result) -> dict[str, int]:

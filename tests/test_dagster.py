@@ -19,11 +19,12 @@ from tiktok_portability_source.auth import TokenSet, TokenStore  # noqa: E402
 from tiktok_portability_source.fake_api import FakeConfig, FakeTikTok  # noqa: E402
 from tiktok_portability_source.fake_archives import HistoryArchiveBuilder  # noqa: E402
 from tiktok_portability_source.generator import Sizes  # noqa: E402
-from tiktok_portability_source.loader import TABLES, make_pipeline  # noqa: E402
+from tiktok_portability_source.layouts import DEFAULT_TABLES  # noqa: E402
+from tiktok_portability_source.loader import make_pipeline  # noqa: E402
 from tiktok_portability_source.transfers import TransferStore  # noqa: E402
 
 DEFS_FILE = Path(__file__).parents[1] / "pipelines" / "dagster_defs.py"
-DATA_TABLES = [t for t in TABLES if t not in ("unparsed_sections", "archives")]
+DATA_TABLES = list(DEFAULT_TABLES)  # autofill is loaded only on opt-in: by default its table does not exist
 UTC = timezone.utc
 OPEN_ID = "dagster-user"
 

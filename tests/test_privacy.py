@@ -155,7 +155,7 @@ def test_pseudonyms_are_the_same_in_every_dataset_with_the_key_and_differ_with_a
     assert len(named_a) < len(a)
     assert {n for n, _ in named_c}.isdisjoint(n for n, _ in named_a)
     assert {k for _, k in named_c}.isdisjoint(k for _, k in named_a)
-    assert {n for n, _ in c} <= {pseudonym(n, OTHER_KEY) for n in third_parties(history)}
+    assert {n for n, _ in named_c} <= {pseudonym(n, OTHER_KEY) for n in third_parties(history)}
 
 
 def test_missing_or_weak_key_fails_before_anything_is_written(tmp_path, exports):
@@ -218,6 +218,36 @@ def test_dropped_network_ids_leave_no_ip_or_device(tmp_path, exports):
                       "FROM tiktok.logins")[0]
     assert n == first.expected["logins"] > 0 and kept == 0
     assert leaks(everything(tmp_path, "t", run), {"Phone1,1", "Phone2,3", "Tablet1,2", "Example Mobile"}, IP) == []
+    # device and advertising ids, and locations, are network ids too: the rows stay, the values go
+    ok(load(tmp_path, str(first.path), db="raw", key=None))
+    raw = tmp_path / "raw.duckdb"
+    ids = ("idfa", "gaid", "android_id", "idfv", "web_id", "uid", "did")
+    secrets = {str(v) for (v,) in sql(raw, f"SELECT unnest([{', '.join(ids)}]) FROM tiktok.devices") if v}
+    secrets |= {v for row in sql(raw, "SELECT gps, last_region FROM tiktok.locations") for v in row if v}
+    assert len(secrets) >= 4 and first.expected["devices"] > 0 and first.expected["locations"] > 0
+    secrets = {v for v in secrets if len(v) > 4}  # a region code such as "FR" is in every SQL file
+    assert sql(db, f"SELECT COUNT(*), {' + '.join(f'COUNT({c})' for c in ids)} FROM tiktok.devices")[0] == \
+        (first.expected["devices"], 0)
+    assert sql(db, "SELECT COUNT(*), COUNT(gps) + COUNT(last_region) FROM tiktok.locations")[0] == \
+        (first.expected["locations"], 0)
+    assert leaks(everything(tmp_path, "t", run), secrets) == []
+
+
+def test_autofill_is_loaded_only_on_opt_in_and_otherwise_only_counted(tmp_path):
+    history = UserHistory("user_a", seed=21)
+    archive = history.export(tmp_path / "in", at=AT, family="D")
+    values = {"alex@example.com"}  # the generator's other "Example …" values are not autofill's
+    assert archive.autofill_values >= 3
+    run = ok(load(tmp_path, str(archive.path), key=None))
+    db = tmp_path / "t.duckdb"
+    assert "autofill" not in counts(db) or counts(db)["autofill"] == 0
+    held = sql(db, "SELECT item_count, reason FROM tiktok.unparsed_sections WHERE path LIKE '%Autofill%'")
+    assert [n for n, _ in held] == [archive.autofill_values] and "load_autofill" in held[0][1]
+    assert leaks(everything(tmp_path, "t", run), values) == []
+    ok(load(tmp_path, str(archive.path), "--load-autofill", db="opted", key=None))
+    assert sql(tmp_path / "opted.duckdb", "SELECT first_name, last_name, city, email, phone_number "
+                                          "FROM tiktok.autofill") == [("Alex", "Example", "Example City",
+                                                                       "alex@example.com", None)]
 
 
 def test_excluded_tables_are_not_loaded_and_nothing_else_is_lost(tmp_path, exports):

@@ -1,6 +1,6 @@
 """Where every entity lives in every archive layout TikTok has shipped: one declarative table.
 
-Layout families drift (``export-formats.md`` §3): section names change, move between top-level
+Layout families drift (``docs/export-formats.md``): section names change, move between top-level
 sections and change casing. Instead of one path per family, each entity lists candidate top-level
 sections, candidate sub-sections and the list key; any combination found in an archive is read,
 matching every key case-insensitively. Item keys and TXT labels go through ``norm_key`` so that
@@ -47,7 +47,7 @@ class Column:
 
 @dataclass(frozen=True)
 class IdFrom:
-    """Extract an id from a link column with a regex (share-style links only, §10)."""
+    """Extract an id from a link column with a regex (share-style links only)."""
 
     source: tuple[str, ...]  # columns tried in order
     target: str
@@ -104,7 +104,7 @@ class Entity:
         return frozenset(norm_key(n) for n in self.txt_files)
 
 
-# --- top-level section names, newest first (§3 name fallbacks) -------------------------------
+# --- top-level section names, newest first -------------------------------------------------
 ACTIVITY = ("Your Activity", "Activity")
 LIKES = ("Likes and Favorites", "Your Activity", "Activity")
 SOCIAL = ("Profile And Settings", "Your Activity", "Activity", "Profile")
@@ -216,7 +216,7 @@ ENTITIES: tuple[Entity, ...] = (
          Column("sound", ("Sound",)), Column("location", ("Location",)), Column("title", ("Title",)),
          Column("add_yours_text", ("AddYoursText", "Adds yours text")), Column("alternate_text", ("AlternateText",)),
          Column("cover_image", ("CoverImage",)), Column("media_links", ("Link", "VideoLink"))),
-        # the link is a signed, expiring CDN URL (never a key, §9.1); A/F exports lack sound and
+        # the link is a signed, expiring CDN URL (never a key); A/F exports lack sound and
         # title, so the post time alone keys a post (one account does not post twice a second)
         ("posted_at",), "posted_at",
         description="own post",
@@ -372,14 +372,18 @@ ENTITIES: tuple[Entity, ...] = (
 )
 
 BY_TABLE: dict[str, Entity] = {e.table: e for e in ENTITIES}
+# the tables a load fills without any opt-in (autofill is loaded only when the user asks)
+DEFAULT_TABLES: tuple[str, ...] = tuple(e.table for e in ENTITIES if not e.opt_in)
+# tables whose rows are events or records merged on their row key, with no repeat sent in one load
+EVENT_TABLES: tuple[str, ...] = tuple(e.table for e in ENTITIES if e.kind in ("events", "messages", "records"))
 
-# Keys that sit next to lists and carry no data (§2)
+# Keys that sit next to lists and carry no data
 METADATA_KEYS = frozenset(norm_key(k) for k in ("App", "IsFastLane"))
 
-# JSON file names of the JSON archive (§1), newest first
+# JSON file names of the JSON archive, newest first
 JSON_NAMES = ("user_data_tiktok.json", "user_data.json")
 
-# TXT lines that mean "this section is empty" (§7), compared after norm_key
+# TXT lines that mean "this section is empty", compared after norm_key
 NO_DATA_LINES = frozenset(norm_key(s) for s in (
     "You have no data in this section",
     "Dit gedeelte bevat geen gegevens",
@@ -388,7 +392,7 @@ NO_DATA_LINES = frozenset(norm_key(s) for s in (
 NO_DATA_PREFIXES = (norm_key("Du hast keine Daten"),)
 NO_DATA_FILES = frozenset({"nodata"})
 
-# values that mean "nothing" wherever they appear (§7)
+# values that mean "nothing" wherever they appear
 SENTINELS = ("", "None", "N/A", "null", "NULL", "none", "n/a")
 
 # TXT labels whose free text may run over several lines (a line shaped like "word: text" inside it
@@ -408,7 +412,7 @@ TXT_GENERATIONS = (
 
 
 def detect_family(top_keys: dict[str, object]) -> str:
-    """Name the JSON layout family from its keys (§3); informational, the reader does not depend on it."""
+    """Name the JSON layout family from its keys; informational, the reader does not depend on it."""
     tops = {norm_key(k): v for k, v in top_keys.items()}
 
     def subs(name: str) -> set[str]:

@@ -87,6 +87,8 @@ def parse_records(text: str, labels: Collection[str] = ()) -> TxtRecords:
             flush()
             saw_sentinel = True
             continue
+        if line.startswith("(") and not current:  # "(Note: activity may take days to appear.)"
+            continue
         pair = _label_of(line)
         if pair is not None and last in MULTILINE_LABELS and norm_key(pair[0]) not in known:
             pair = None  # "second line: still the comment"

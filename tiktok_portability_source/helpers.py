@@ -1,0 +1,351 @@
+"""What the source's resources do with one archive: one function per kind of table, and the per-load
+bookkeeping they share (``LoadState``).
+
+Kept out of ``__init__.py`` so the source stays a list of thin resources (the dlt verified-source
+shape), and imported only when rows are made: pyarrow and DuckDB load then, not in a process that
+only downloads archives.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import destination, history
+from .archive import OpenedArchive, Section, UnparsedSection
+from .layouts import ENTITIES, EVENT_TABLES, SENTINELS, Entity
+from .privacy import PrivacySettings
+from .reconcile import REPORT_COLUMNS, REPORT_TABLE, Tally, report_rows
+from .records import (
+    TIMESTAMP,
+    KeySet,
+    drop_empty_rows,
+    gather,
+    keyed_table,
+    row_keys,
+    section_tables,
+    typed_columns,
+)
+
+log = logging.getLogger(__name__)
+
+MERGE = {"disposition": "merge", "strategy": "delete-insert"}
+
+
+@dataclass
+class LoadState:
+    """What one load remembers across its archives and tables."""
+
+    user_ids: list[str]  # the users the load's inputs name (API mode), for one snapshot query for all
+    archive_count: int
+    privacy: PrivacySettings
+    opted_in: frozenset[str] = frozenset()
+    skip_loaded_windows: bool = True
+    batch_rows: int = 100_000
+    # (table, user) -> the follower/following history as folded in so far by this load
+    snapshots: dict[tuple[str, str], dict[str, history.Observation]] = field(default_factory=dict)
+    # user -> event tables that already hold rows of theirs (None: cannot tell)
+    holding: dict[str, set[str] | None] = field(default_factory=dict)
+    # event table -> keys sent in this load, across its archives
+    sent_keys: dict[str, KeySet] = field(default_factory=dict)
+
+    def append_only(self, table: str, user: str) -> bool:
+        """Nothing to merge with: one archive in this load, and no row of its user in the table yet."""
+        if self.archive_count != 1:
+            return False
+        if user not in self.holding:
+            try:
+                pipeline = dlt.current.pipeline()
+            except Exception:  # iterated outside a pipeline
+                pipeline = None
+            self.holding[user] = destination.tables_holding_user(pipeline, EVENT_TABLES, user) if pipeline else None
+        found = self.holding[user]
+        return found is not None and table not in found
+
+
+def event_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iterator[Any]:
+    """An event table's rows of one archive in arrow batches, then its load report.
+
+    Rows inside time windows loaded before are skipped (``history.Coverage``), a key sent earlier in
+    this load is not sent again, and each step's drops are counted in the report."""
+    skip = history.Coverage(dlt.current.resource_state(), entity.time_column, archive.user_id) \
+        if state.skip_loaded_windows and entity.time_column else None
+    unique = state.sent_keys.setdefault(entity.table, KeySet())
+    append = state.append_only(entity.table, archive.user_id)
+    sent = 0
+    owner = archive.owner_username or archive.user_id
+    tallies = []
+    for path, group in _report_groups(archive.sections_for(entity.table)):
+        unreadable = sum(s.unreadable for s in group)
+        tally = Tally(entity.table, path, records=unreadable, unreadable=unreadable)
+        tallies.append(tally)
+        # rows of big lists inside loaded windows are dropped as soon as their time is read
+        early = _counting(skip.keep, tally) if skip is not None and skip.intervals else None
+        for table in section_tables(entity, group, archive.user_id, archive.sha256, early,
+                                    state.privacy.protector(owner)):
+            tally.records += table.num_rows
+            if entity.kind == "messages":  # the owner's name is never pseudonymised
+                table = table.append_column("is_own", pc.fill_null(pc.equal(table["sender"], owner), False))
+            table = _step(tally, "empty", table, drop_empty_rows(table, entity))
+            if skip is not None:
+                table = _step(tally, "already_loaded", table, skip.filter(table))
+            table = _step(tally, "repeats", table, unique.first_seen(table))
+            tally.written += table.num_rows
+            for batch in table.to_batches(max_chunksize=state.batch_rows):
+                first = not sent
+                sent += batch.num_rows
+                if append and first:  # the first batch switches this load of the table to append
+                    yield dlt.mark.with_hints(batch, dlt.mark.make_hints(write_disposition="append"))
+                else:
+                    yield batch
+    if skip is not None:
+        skip.commit()
+    yield from _reported(archive, tallies)
+    log.debug("%s: %d rows of %s to %s", archive.name, sent, entity.table, "append" if append else "merge")
+
+
+def snapshot_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iterator[Any]:
+    """The whole follower (or following) list of the user as of this archive, with its history folded
+    in, then the load report. An export without the list says nothing about (un)follows: no rows."""
+    if not archive.has_section(entity.table):
+        return
+    sections = archive.sections_for(entity.table)
+    unreadable = sum(s.unreadable for s in sections)
+    # present but empty ("Follower": {}) still says the list is empty now: every account has left
+    path = sections[0].report_path if sections else entity.table
+    tally = Tally(entity.table, path, records=unreadable, unreadable=unreadable)
+    current = _snapshot_names(entity, archive, state.privacy, tally)
+    times_state = dlt.current.resource_state().setdefault("snapshots", {})
+    times = sorted({*times_state.get(archive.user_id, []), archive.exported_at.isoformat()})
+    times_state[archive.user_id] = times
+    cache_key = (entity.table, archive.user_id)
+    if cache_key not in state.snapshots:  # every snapshot table of the user, and of every user the
+        # load already knows (API mode names them), on one connection
+        tables = [e.table for e in ENTITIES if e.kind == "snapshot"]
+        users = list(dict.fromkeys([archive.user_id, *state.user_ids]))
+        users = [u for u in users if (entity.table, u) not in state.snapshots]
+        for table, observed in _previous_observations(tables, users).items():
+            for user in users:
+                state.snapshots.setdefault((table, user), observed.get(user, {}))
+    merged = history.merge_snapshot(state.snapshots[cache_key], current, archive.exported_at)
+    state.snapshots[cache_key] = merged
+    rows = history.snapshot_rows(merged, [datetime.fromisoformat(t) for t in times])
+    yield _snapshot_table(entity, archive, rows)
+    yield from _reported(archive, [tally])
+
+
+def export_rows(entity: Entity, archive: OpenedArchive) -> Iterator[Any]:
+    """A per-export table's rows (profile, counters: one; settings: one per key), then the report."""
+    table, tallies = _export_table(entity, archive)
+    if table is not None:
+        yield table
+    yield from _reported(archive, tallies)
+
+
+def unparsed_rows(archive: OpenedArchive, opted_in: frozenset[str]) -> list[dict[str, Any]]:
+    """The archive's sections no table took, and the sensitive ones held back (counted, never stored)."""
+    return _unparsed_rows(archive, [*archive.unparsed, *_held_back(archive, opted_in)])
+
+
+def archive_row(archive: OpenedArchive) -> dict[str, Any]:
+    """The ``archives`` row: which export this was, and what it held."""
+    key = row_keys(archive.user_id, "archives", {"a": pa.array([archive.sha256])}, ("a",), 1)
+    return {
+        "user_id": archive.user_id, "row_key": key[0].as_py(), "archive_sha256": archive.sha256,
+        "archive": archive.name, "data_format": archive.data_format, "family": archive.family,
+        "exported_at": archive.exported_at, "loaded_at": datetime.now(timezone.utc),
+        "tables": ",".join(sorted(t for t, s in archive.sections.items() if any(x.items for x in s))),
+        "unparsed_count": sum(1 for u in archive.unparsed if u.item_count),
+    }
+
+
+# a deleted account ("N/A") has no name: inside the follower history it is known by its follow time
+_DELETED = "\x00deleted account followed at "
+
+
+def _deleted_identity(followed_at: datetime | None) -> str:
+    return f"{_DELETED}{followed_at.isoformat() if followed_at else ''}"
+
+
+def _snapshot_names(entity: Entity, archive: OpenedArchive, privacy: PrivacySettings,
+                    tally: Tally) -> dict[str, datetime | None]:
+    """Account -> follow time in this export; deleted accounts count, by their follow time."""
+    current: dict[str, datetime | None] = {}
+    protect = privacy.protector(archive.owner_username or archive.user_id)
+    for table in section_tables(entity, archive.sections_for(entity.table), archive.user_id, archive.sha256,
+                                protect=protect):
+        tally.records += table.num_rows
+        for name, when in zip(table["username"].to_pylist(), table["followed_at"].to_pylist()):
+            if name is None:
+                if when is None:
+                    tally.empty += 1
+                    continue
+                name = _deleted_identity(when)
+            if name in current:
+                tally.repeats += 1
+            if name not in current or (when and (current[name] or when) <= when):
+                current[name] = when
+    tally.written = len(current)
+    return current
+
+
+def _previous_observations(tables: list[str], user_ids: list[str]
+                           ) -> dict[str, dict[str, dict[str, history.Observation]]]:
+    """table -> user -> username -> what the destination holds of that follower/followed account."""
+    loaded = destination.previous_snapshots(dlt.current.pipeline(), tables, user_ids)
+    def name(row: tuple[Any, ...]) -> str:
+        return row[0] if row[0] is not None else _deleted_identity(_aware(row[1]))
+
+    return {table: {user: {name(r): history.Observation(name(r), _aware(r[1]), _aware(r[2]), _aware(r[3]))
+                           for r in rows}
+                    for user, rows in by_user.items()}
+            for table, by_user in loaded.items()}
+
+
+def _aware(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def _snapshot_table(entity: Entity, archive: OpenedArchive, rows: list[dict[str, Any]]) -> pa.Table:
+    deleted = [r["username"].startswith(_DELETED) for r in rows]
+    usernames = pa.array([None if gone else r["username"] for r, gone in zip(rows, deleted)], pa.string())
+    times = {name: pa.array([r[name] for r in rows], TIMESTAMP)
+             for name in ("followed_at", "first_seen_at", "last_seen_at", "disappeared_at")}
+    # a named account is keyed by its name (as always); a deleted one by its follow time
+    keys = row_keys(archive.user_id, entity.table, {"username": usernames, "followed_at": times["followed_at"]},
+                    ("username|followed_at",), len(rows))
+    return keyed_table(archive.user_id, keys, {
+        "username": usernames,
+        **times,
+        "deleted_account": pa.array(deleted, pa.bool_()),
+        "is_current": pa.array([r["is_current"] for r in rows], pa.bool_()),
+        "snapshot_version": pa.array([time.time_ns()] * len(rows), pa.int64()),
+    })
+
+
+def _report_groups(sections: Sequence[Section]) -> list[tuple[str, list[Section]]]:
+    """Sections by the name they report under (a DM file's threads together), in archive order."""
+    groups: dict[str, list[Section]] = {}
+    for section in sections:
+        groups.setdefault(section.report_path, []).append(section)
+    return list(groups.items())
+
+
+def _step(tally: Tally, reason: str, before: pa.Table, after: pa.Table) -> pa.Table:
+    """``after``, with the rows a step set aside counted under ``reason``."""
+    setattr(tally, reason, getattr(tally, reason) + before.num_rows - after.num_rows)
+    return after
+
+
+def _counting(keep: Any, tally: Tally) -> Any:
+    """``keep`` (rows of big lists inside loaded windows, judged on block worker threads), counted."""
+    lock = threading.Lock()
+
+    def counted(times: pa.Array) -> pa.Array | None:
+        mask = keep(times)
+        if mask is not None:
+            dropped = len(mask) - (pc.sum(pc.fill_null(mask, True)).as_py() or 0)
+            with lock:
+                tally.already_loaded += dropped
+                tally.records += dropped
+        return mask
+
+    return counted
+
+
+def _reported(archive: OpenedArchive, tallies: list[Tally]) -> Iterator[Any]:
+    """The ``load_report`` rows of one table and archive, and an ``unparsed_sections`` row (with a
+    warning) for every section whose records gave no row for a known reason."""
+    def key(user: str, parts: list[str]) -> str:
+        names = tuple(str(i) for i in range(len(parts)))
+        columns = {n: pa.array([p], pa.string()) for n, p in zip(names, parts)}
+        return str(row_keys(user, REPORT_TABLE, columns, names, 1)[0].as_py())
+
+    rows = report_rows(archive.user_id, archive.name, archive.sha256, tallies, key)
+    if rows:
+        yield dlt.mark.with_hints(rows, dlt.mark.make_hints(table_name=REPORT_TABLE, write_disposition=MERGE,
+                                                            primary_key="row_key", columns=REPORT_COLUMNS),
+                                  create_table_variant=True)
+    lost = []
+    for tally in tallies:
+        if tally.unexplained:
+            log.warning("%s: %s: %s; recorded in unparsed_sections", archive.name, tally.section, tally.reason())
+            lost.append(UnparsedSection(tally.section, tally.records, 0, tally.reason()))
+    if lost:
+        yield dlt.mark.with_hints(_unparsed_rows(archive, lost),
+                                  dlt.mark.make_hints(table_name="unparsed_sections", write_disposition=MERGE,
+                                                      primary_key="row_key"),
+                                  create_table_variant=True)
+
+
+def _unparsed_rows(archive: OpenedArchive, sections: Sequence[UnparsedSection]) -> list[dict[str, Any]]:
+    rows = []
+    for section in sections:
+        key = row_keys(archive.user_id, "unparsed_sections",
+                       {"a": pa.array([archive.sha256]), "p": pa.array([section.path])}, ("a", "p"), 1)
+        rows.append({"user_id": archive.user_id, "row_key": key[0].as_py(), "archive": archive.name,
+                     "archive_sha256": archive.sha256, "path": section.path, "item_count": section.item_count,
+                     "size_bytes": section.size_bytes, "reason": section.reason})
+    return rows
+
+
+def _held_back(archive: OpenedArchive, opted_in: frozenset[str]) -> list[UnparsedSection]:
+    """Sensitive sections the user did not opt in to: counted (values present), never stored."""
+    out = []
+    for entity in ENTITIES:
+        if not entity.opt_in or entity.table in opted_in:
+            continue
+        for section in archive.sections_for(entity.table):
+            values = sum(1 for item in section.items for v in item.values()
+                         if v is not None and str(v).strip() not in SENTINELS)
+            if values:
+                out.append(UnparsedSection(section.path, values, 0,
+                                           f"sensitive ({entity.description}); not loaded: set "
+                                           f"{entity.opt_in} = true to load it"))
+    return out
+
+
+def _export_table(entity: Entity, archive: OpenedArchive) -> tuple[pa.Table | None, list[Tally]]:
+    """The rows of a per-export table (profile, activity counters, settings), keyed by the export time."""
+    sections = archive.sections_for(entity.table)
+    if not sections:
+        return None, []
+    items = [item for s in sections for item in s.items]
+    unreadable = sum(s.unreadable for s in sections)
+    tally = Tally(entity.table, sections[0].report_path, records=len(items) + unreadable, unreadable=unreadable)
+    if entity.kind == "profile":
+        tally.repeats, items = len(items[1:]), items[:1]
+    if not items:
+        return None, [tally]
+    n = len(items)
+    columns = typed_columns(entity, gather(items, entity.columns))
+    exported = pa.array([archive.exported_at] * n, TIMESTAMP)
+    keys = row_keys(archive.user_id, entity.table, {"exported_at": exported, **columns},
+                    ("exported_at", *entity.key), n)
+    extra = {}
+    if entity.table == "profile":
+        extra = {"followers_listed": pa.array([_list_length(archive, "followers")] * n, pa.int64()),
+                 "following_listed": pa.array([_list_length(archive, "following")] * n, pa.int64())}
+    table = keyed_table(archive.user_id, keys, {"exported_at": exported, **columns, **extra,
+                                                "archive_sha256": pa.array([archive.sha256] * n, pa.string())})
+    table = _step(tally, "empty", table, drop_empty_rows(table, entity))
+    table = _step(tally, "repeats", table, KeySet().first_seen(table))
+    tally.written = table.num_rows
+    return (table if table.num_rows else None), [tally]
+
+
+def _list_length(archive: OpenedArchive, table: str) -> int | None:
+    if not archive.has_section(table):
+        return None
+    return sum(len(s.items) for s in archive.sections_for(table))
