@@ -1,4 +1,4 @@
-"""The fake TikTok API against tiktok-api.md §10 (fidelity checklist), driven with plain httpx."""
+"""The fake TikTok API against what docs/tiktok-api.md says TikTok does, driven with plain httpx."""
 
 from __future__ import annotations
 
@@ -409,7 +409,7 @@ def test_single_scope_consumed_and_reuse_rejected(env):
 
 
 def test_broadest_single_scope_is_consumed_first(env):
-    """tiktok-api.md §3.2: all.single + activity.single, request [activity, video] spends all.single."""
+    """docs/tiktok-api.md §3: all.single + activity.single, request [activity, video] spends all.single."""
     fake, client = env()
     tok = login(client, ["portability.all.single", "portability.activity.single"])
     rid = add_ok(client, tok["access_token"], ["activity", "video"])

@@ -26,7 +26,7 @@ from tiktok_portability_source.webhooks import (
 
 SECRET = "example-client-secret"
 T = 1767272400
-# tiktok-api.md §8.5: the §8.3 example on one line with no spaces
+# docs/tiktok-api.md §8: TikTok's example payload on one line with no spaces
 VECTOR_BODY = (
     b'{"client_key":"awexampleclientkey01","event":"portability.download.ready",'
     b'"create_time":1767272400,"content":"{\\"request_id\\":734500000000001}"}'

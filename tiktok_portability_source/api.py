@@ -23,7 +23,7 @@ from . import destination, export_requests, ratelimit
 from .auth import OAuthClient, TokenManager, TokenStore, authorize_url, catch_redirect, code_challenge, new_code_verifier, new_state, parse_callback, redirect_target
 from .client import PortabilityClient
 from .config import ApiConfig
-from .errors import ReauthorizationRequired, TikTokError
+from .errors import ConfigMissing, ReauthorizationRequired
 from .loader import finish_pending, load_archives
 from .transfers import DOWNLOADED, Outcome, StopBefore, Syncer, Transfer, TransferStore, utcnow
 from .webhooks import WebhookEvent
@@ -38,10 +38,6 @@ DEFAULT_SCOPES = ("user.info.basic", "portability.all.ongoing")
 # loaded one by one spend minutes on it; bounded so one run's extract stays a manageable size
 LOAD_BATCH_ARCHIVES = 50
 LOAD_BATCH_BYTES = 512 * 1024 * 1024
-
-
-class ConfigMissing(TikTokError):
-    """A required config key is not set; the message names the key and where to set it."""
 
 
 def require(value: Any, key: str) -> Any:

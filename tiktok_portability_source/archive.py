@@ -41,8 +41,8 @@ from typing import IO, Any
 import orjson
 
 from . import settings
+from .errors import ArchiveError
 from .layouts import (
-    BY_TABLE,
     ENTITIES,
     JsonPath,
     JSON_NAMES,
@@ -61,10 +61,6 @@ log = logging.getLogger(__name__)
 _EPOCH_FOLDER = re.compile(r"TikTok_Data_(\d{9,11})", re.IGNORECASE)
 _TIMESTAMP_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
 _SENTINELS = frozenset(SENTINELS)
-
-
-class ArchiveError(Exception):
-    """An archive that cannot be read; the message names the file and what to do."""
 
 
 @dataclass
@@ -658,11 +654,19 @@ def _json_sections(entity: Entity, spec: JsonPath, body: Any, path: str,
     return None if any(norm_key(k) not in METADATA_KEYS for k in body) else []
 
 
+def _whole(value: Any) -> Any:
+    """A value with a list the splitter left on disk (``LazyList``) read into memory: such a list inside
+    an item of a map (an order's products) is small, and its row needs it whole."""
+    if isinstance(value, LazyList):
+        return [item for batch in value.item_batches() for item in batch]
+    return value
+
+
 def setting_items(settings: dict[str, Any]) -> list[dict[str, Any]]:
     """A settings map as one item per setting; nested values (lists, maps) as compact JSON text."""
     def whole(value: Any) -> Any:  # a long list inside a setting was left on disk: read it now
         if isinstance(value, LazyList):
-            return [item for batch in value.item_batches() for item in batch]
+            return _whole(value)
         raise TypeError
 
     items = []
@@ -706,13 +710,12 @@ def _map_section(entity: Entity, spec: JsonPath, value: dict[str, Any], where: s
             continue
         if all(_is_empty(v) for v in item.values()):
             continue  # a placeholder entry ("-1": nothing watched)
+        item = {key: _whole(value) for key, value in item.items()}  # nested lists left on disk, read now
         if spec.children is None:
             items.append({**item, id_key: map_id})
             continue
         found = _ci_get(item, spec.children)
         children = found[1] if found else None
-        if isinstance(children, LazyList):  # a long list of comments was left on disk: read it now
-            children = [child for batch in children.item_batches() for child in batch]
         if isinstance(children, list):
             items.extend({**child, id_key: map_id} for child in children if isinstance(child, dict))
             unreadable += sum(1 for child in children if child is not None and not isinstance(child, dict))
@@ -751,7 +754,7 @@ def _thread_sections(entity: Entity, threads: dict[str, Any], path: str,
 
 
 def thread_name(key: str) -> str:
-    """``Chat History with user_b:`` → ``user_b`` (§8)."""
+    """``Chat History with user_b:`` → ``user_b``."""
     name = re.sub(r"^\s*chat history with\s*", "", key, flags=re.IGNORECASE)
     return name.rstrip().rstrip(":").strip()
 

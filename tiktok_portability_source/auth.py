@@ -2,7 +2,7 @@
 a file token store for many users, and a manager that honours refresh-token rotation.
 
 TikTok rotates the refresh token on every refresh and kills the old one at once
-(tiktok-api.md §2.4), so the new pair is written to disk *before* the new access token is used,
+(docs/tiktok-api.md §2.4), so the new pair is written to disk *before* the new access token is used,
 and refreshes are serialised across processes with a lock file.
 """
 
@@ -355,7 +355,7 @@ class OAuthClient:
                 body = json.loads(response.content)
             except ValueError:
                 body = None
-        # §2.6 / §11 #12: the HTTP status of an OAuth error is undocumented; read the body.
+        # §2.6, undocumented by TikTok: this project's choice: the HTTP status of an OAuth error is undocumented; read the body.
         if isinstance(body, dict) and _is_oauth_error(body.get("error")):
             raise oauth_error_from_body(body, response.status_code)
         if response.status_code >= 500 or response.status_code == 429:
@@ -396,7 +396,7 @@ class OAuthClient:
             ) from exc
 
     def exchange_code(self, code: str, code_verifier: str | None = None) -> TokenSet:
-        """Trade an authorization code (used once, at once: §11 #13) for a token pair."""
+        """Trade an authorization code (used once, at once: undocumented by TikTok: this project's choice) for a token pair."""
         register_secret(code)
         form = {
             "client_key": self.client_key,

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from . import settings
-from .errors import TikTokError, install_redaction
+from .errors import TikTokError
+from .redaction import install_redaction
 from .loader import LoadFailed, LoadResult, load_archives, make_pipeline
 from .privacy import ENV_PREFIX, PrivacyError
 from .reconcile import COUNTS

@@ -1,7 +1,7 @@
 """HTTP client for the four Data Portability endpoints (add / check / download / cancel).
 
 Every call is a POST with a bearer token and a JSON body; success means ``error.code == "ok"``
-whatever the HTTP status (tiktok-api.md §4–5). Retries use exponential backoff with full jitter,
+whatever the HTTP status (docs/tiktok-api.md §4–5). Retries use exponential backoff with full jitter,
 honour ``Retry-After`` when it is > 0 (``0`` or absent means "use backoff", dlt issue #4036) and
 are bounded by both an attempt count and a total sleep budget. ``access_token_invalid`` triggers
 one token refresh and one more try.
@@ -128,7 +128,7 @@ def _timestamp(value: Any) -> datetime | None:
 
 @dataclass(frozen=True)
 class RequestStatus:
-    """The Check reply. Unknown statuses are kept verbatim and count as "not ready" (§11 #11)."""
+    """The Check reply. Unknown statuses are kept verbatim and count as "not ready" (undocumented by TikTok: this project's choice)."""
 
     request_id: int
     status: str
@@ -149,7 +149,7 @@ class RequestStatus:
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], request_id: int) -> "RequestStatus":
-        """Tolerant parse of ``data`` (missing and extra keys are fine, §11 #10)."""
+        """Tolerant parse of ``data`` (missing and extra keys are fine, undocumented by TikTok: this project's choice)."""
         rid = request_id
         if data.get("request_id") not in (None, ""):
             try:
@@ -260,7 +260,7 @@ class PortabilityClient:
         return RequestStatus.from_data(data, rid)
 
     def cancel(self, request_id: int) -> None:
-        """Cancel a request (best effort; re-check afterwards, §11 #7)."""
+        """Cancel a request (best effort; re-check afterwards, undocumented by TikTok: this project's choice)."""
         self._json_call(settings.CANCEL_PATH, None, {"request_id": check_request_id(request_id)})
 
     def download(

@@ -14,7 +14,7 @@ import dlt
 from dlt.common.configuration import with_config
 
 from . import settings
-from .errors import register_secret
+from .redaction import register_secret
 from .privacy import PrivacySettings, parse_names
 
 DEFAULT_STATE_DIR = "~/.config/tiktok-portability"
@@ -37,7 +37,7 @@ class ApiConfig:
     strict_permissions: bool = False  # refuse a token store others can read (default: warn)
     # many users (README "Many users"): users stepped at once, one request budget for all of them
     workers: int = 4
-    rate_limit: int = 1000  # requests per window per request type (tiktok-api.md §6); 0: no limiter
+    rate_limit: int = 1000  # requests per window per request type (docs/tiktok-api.md §6); 0: no limiter
     rate_limit_window_seconds: float = 60.0
     max_load_attempts: int = 3  # a downloaded export that fails to load this often is given up (failed)
     forget_on_removal: bool = False  # authorization.removed erases the user's data too (opt-in)

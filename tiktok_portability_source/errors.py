@@ -1,147 +1,68 @@
-"""Typed exceptions for the TikTok API, plus the redaction helpers that keep secrets out of them.
+"""Every error this package raises on purpose, under one root; each message is one line saying what is
+wrong and what to do.
 
-Callers decide what to do from the exception *type* (retry, refresh, re-authorize, give up), so
-every error code in ``tiktok-api.md`` §2.6 and §5 maps to a class. Messages always carry the
-``log_id`` (TikTok support asks for it) and never a token, client secret or authorization code.
+    PortabilityError
+    ├── ConfigError            configuration that cannot work
+    │   └── ConfigMissing      a required key is not set (also a TikTokError: API mode cannot start)
+    ├── ArchiveError           an export that cannot be read (names the file, section or field)
+    ├── LoadFailed             a load that did not complete (nothing of it was committed)
+    ├── PrivacyError           privacy settings that cannot be honoured (also a ValueError)
+    └── TikTokError            the API and OAuth: APIError (by error code), OAuthError,
+                               ReauthorizationRequired, TransportError, DownloadError, WebhookError…
+
+API errors are typed so that callers decide from the type (retry, refresh, re-authorize, give up):
+every error code in ``docs/tiktok-api.md`` §2.6 and §5 maps to a class. Their messages carry the
+``log_id`` (TikTok support asks for it) and never a token, client secret or authorization code
+(``redaction.py``).
 """
 
 from __future__ import annotations
 
-import logging
-import re
-import threading
-from collections import OrderedDict
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
-# --- redaction -------------------------------------------------------------------------------
-
-REDACTED = "…(redacted)"
-# act. user access token, rft. refresh token, clt. client token (tiktok-api.md §2.4)
-TOKEN_PATTERN = re.compile(r"(?<![A-Za-z0-9])(act|rft|clt)\.[A-Za-z0-9._~!*%+/=\-]+")
-_MIN_SECRET_LEN = 6  # shorter values would mask ordinary words
-_MAX_REGISTERED = 4096
-
-_registry: "OrderedDict[str, None]" = OrderedDict()
-_registry_lock = threading.Lock()
+from .redaction import (  # noqa: F401  (re-exported: the redaction helpers lived here before)
+    REDACTED,
+    TOKEN_PATTERN,
+    RedactingFilter,
+    install_redaction,
+    mask,
+    redact,
+    redact_every_record,
+    register_secret,
+    registered_secrets,
+)
+from .redaction import _clean
 
 
-def register_secret(value: str | None) -> None:
-    """Remember a secret (client secret, auth code, unprefixed token, pseudonymize key) so log output
-    masks it, also in the percent-encoded forms it takes inside a logged URL or form body."""
-    if not value or len(value) < _MIN_SECRET_LEN or TOKEN_PATTERN.fullmatch(value):
-        return  # prefixed tokens are caught by the pattern already
-    from urllib.parse import quote, quote_plus
-
-    with _registry_lock:
-        for form in dict.fromkeys((value, quote(value, safe=""), quote_plus(value))):
-            _registry[form] = None
-            _registry.move_to_end(form)
-        while len(_registry) > _MAX_REGISTERED:
-            _registry.popitem(last=False)
+class PortabilityError(Exception):
+    """The root of every error this package raises on purpose."""
 
 
-def registered_secrets() -> tuple[str, ...]:
-    """Snapshot of the registered secret values (for the redacting filter)."""
-    with _registry_lock:
-        return tuple(_registry)
+class ConfigError(PortabilityError):
+    """Configuration that cannot work; the message names the key and where to set it."""
 
 
-def mask(value: str | None) -> str:
-    """Render a secret for a repr: keep the ``act.``-style prefix only."""
-    if not value:
-        return repr(value)
-    m = re.match(r"(act|rft|clt)\.", value)
-    return f"{m.group(0)}{REDACTED}" if m else REDACTED
+class ArchiveError(PortabilityError):
+    """An archive that cannot be read; the message names the file and what to do."""
 
 
-def redact(text: str, secrets: Iterable[str | None] = (), *, patterns: bool = True) -> str:
-    """Mask the given secrets and (by default) anything shaped like a TikTok token in ``text``."""
-    if not text:
-        return text
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, mask(secret))
-    if patterns:
-        text = TOKEN_PATTERN.sub(lambda m: f"{m.group(1)}.{REDACTED}", text)
-    return text
+class LoadFailed(PortabilityError):
+    """A load that did not complete; the message is one line saying why and what to do."""
 
 
-def _clean(text: Any) -> str:
-    """Server-provided text goes through redaction too: never trust it not to echo a secret."""
-    return redact("" if text is None else str(text), registered_secrets())
-
-
-class RedactingFilter(logging.Filter):
-    """Logging filter that masks tokens and registered secrets in every record it sees.
-
-    Attach it to *handlers* (``install_redaction``): a filter on a logger does not see records
-    propagated from child loggers such as ``httpx``.
-    """
-
-    def __init__(self, secrets: Iterable[str] = (), name: str = "") -> None:
-        super().__init__(name)
-        self._secrets = {s for s in secrets if s}
-
-    def add_secret(self, value: str) -> None:
-        """Mask this value too (in addition to the global registry)."""
-        if value:
-            self._secrets.add(value)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        secrets = (*self._secrets, *registered_secrets())
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: leave it to the formatter to report
-            return True
-        record.msg = redact(message, secrets)
-        record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text, secrets)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info, secrets)
-        return True
-
-
-def redact_every_record() -> None:
-    """Mask secrets in every log record as it is created, whatever handlers exist or come later.
-
-    Orchestrators (Dagster, Airflow) attach their own handlers after our code is imported, which a
-    handler filter (``install_redaction``) never sees; a record factory covers them all."""
-    previous = logging.getLogRecordFactory()
-    if getattr(previous, "redacts_secrets", False):
-        return
-    masking = RedactingFilter()
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        masking.filter(record)
-        return record
-
-    factory.redacts_secrets = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(factory)
-
-
-def install_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
-    """Add one ``RedactingFilter`` to every handler of ``logger`` (default: the root logger)."""
-    target = logger or logging.getLogger()
-    flt = RedactingFilter()
-    for handler in target.handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(flt)
-    return flt
+class PrivacyError(PortabilityError, ValueError):
+    """Privacy settings that cannot be honoured; the message says what to change."""
 
 
 # --- exceptions ------------------------------------------------------------------------------
 
 
-class TikTokError(Exception):
+class TikTokError(PortabilityError):
     """Base class of every error raised by this package's API layer."""
 
 
 class APIError(TikTokError):
-    """A non-``ok`` ``error.code`` from a portability endpoint (tiktok-api.md §5)."""
+    """A non-``ok`` ``error.code`` from a portability endpoint (docs/tiktok-api.md §5)."""
 
     retryable_codes = frozenset({"internal_error", "rate_limit_exceeded"})
 
@@ -354,3 +275,7 @@ class WebhookSignatureError(WebhookError):
 
 class WebhookPayloadError(WebhookError):
     """The webhook body is not the documented JSON shape (answer 400)."""
+
+
+class ConfigMissing(TikTokError, ConfigError):
+    """A required config key is not set; the message names the key and where to set it."""

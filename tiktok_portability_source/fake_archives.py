@@ -74,7 +74,7 @@ class HistoryArchiveBuilder:
 
 
 def _filter_top_sections(path: Path, keep: set[str]) -> Path:
-    """Drop the top-level sections a category export would not contain (export-formats §1)."""
+    """Drop the top-level sections a category export would not contain (docs/export-formats.md)."""
     with zipfile.ZipFile(path) as source:
         name = next(n for n in source.namelist() if n.endswith(".json"))
         doc = orjson.loads(source.read(name))

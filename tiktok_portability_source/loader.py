@@ -17,20 +17,15 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from . import destination, settings
 from . import tiktok_portability
-from .archive import ArchiveError
-from .privacy import PrivacyError
+from .errors import ArchiveError, LoadFailed, PrivacyError
 from .crash import CRASH_ENV, crash_point
-from .layouts import ENTITIES
+from .layouts import ENTITIES, EVENT_TABLES
 from .records import release_memory
 
 log = logging.getLogger(__name__)
 
 TABLES: tuple[str, ...] = tuple(e.table for e in ENTITIES) + ("unparsed_sections", "archives")
-EVENT_TABLES: tuple[str, ...] = tuple(e.table for e in ENTITIES if e.kind in ("events", "messages", "records"))
 
-
-class LoadFailed(Exception):
-    """A load that did not complete; the message is one line saying why and what to do."""
 
 
 @dataclass

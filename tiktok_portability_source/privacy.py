@@ -29,7 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import register_secret
+from .errors import PrivacyError
+from .redaction import register_secret
 from .layouts import BY_TABLE, ENTITIES, Entity
 
 if TYPE_CHECKING:
@@ -57,10 +58,6 @@ MESSAGE_TEXT_COLUMNS = _columns_of("message")
 # network and device identifiers, and locations
 NETWORK_ID_COLUMNS = _columns_of("network", "location")
 _HANDLE = r"^(?P<pre>[^@]*/@)(?P<name>[^/?#\s]+)(?P<post>.*)$"
-
-
-class PrivacyError(ValueError):
-    """Privacy settings that cannot be honoured; the message says what to change."""
 
 
 def parse_names(value: Any) -> tuple[str, ...]:

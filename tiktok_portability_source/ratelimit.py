@@ -1,7 +1,7 @@
 """One request budget for the whole process: a thread-safe sliding-window limiter.
 
 TikTok allows 1000 requests per minute per request type over a one-minute sliding window
-(tiktok-api.md §6); whether per app or per user is undocumented, so the safe reading is "per app".
+(docs/tiktok-api.md §6); whether per app or per user is undocumented, so the safe reading is "per app".
 ``sync`` works on many users at once, and every ``PortabilityClient`` it builds (one per user step)
 asks this one limiter before each request, so together they stay under the limit instead of each
 finding it with a 429. A 429 that still happens (another process on the same app, a lower limit than
@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-DEFAULT_LIMIT = 1000  # requests per window per request type (tiktok-api.md §6)
+DEFAULT_LIMIT = 1000  # requests per window per request type (docs/tiktok-api.md §6)
 DEFAULT_WINDOW_SECONDS = 60.0
 # our clock starts a request a little before TikTok's sees it arrive, and requests overtake each other
 # on the way: a request counted here at t may be counted there later than one we sent after it. The

@@ -95,7 +95,7 @@ def clean_text(array: pa.Array) -> pa.Array:
 
 
 def parse_timestamps(array: pa.Array) -> pa.Array:
-    """``YYYY-MM-DD HH:MM:SS`` with optional `` UTC`` or ISO ``T``/``Z``; naive means UTC (§6)."""
+    """``YYYY-MM-DD HH:MM:SS`` with optional `` UTC`` or ISO ``T``/``Z``; naive means UTC."""
     direct = pc.strptime(array, format="%Y-%m-%d %H:%M:%S", unit="us", error_is_null=True)
     if direct.null_count == array.null_count:  # all in the plain form: the rewrites below would not apply
         return direct.view(TIMESTAMP)  # naive means UTC: the same numbers, now marked UTC
@@ -132,7 +132,7 @@ _CONVERTERS = {"timestamp": parse_timestamps, "date": parse_dates, "int": parse_
 
 
 def extract_id(array: pa.Array, pattern: str) -> pa.Array:
-    """First capture group of ``pattern`` (share-style links only, §10); NULL when it does not match."""
+    """First capture group of ``pattern`` (share-style links only); NULL when it does not match."""
     named = pattern.replace("(", "(?P<id>", 1)
     return pc.struct_field(pc.extract_regex(array, named), [0])
 

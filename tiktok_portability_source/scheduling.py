@@ -31,7 +31,7 @@ import dlt
 from . import settings, tiktok_portability
 from .auth import TokenStore
 from .destination import is_missing_relation
-from .errors import redact_every_record
+from .redaction import redact_every_record
 from .loader import TABLES, LoadFailed, make_pipeline
 from .transfers import DOWNLOADED, IN_FLIGHT, READY, Outcome, StopBefore, Transfer
 

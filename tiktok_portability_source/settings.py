@@ -1,6 +1,6 @@
 """Constants shared by the API client, the fake API, the reader and the CLI.
 
-Values come from ``shared/reference/tiktok-api.md`` and ``export-formats.md``; keep them here so
+Values come from ``docs/tiktok-api.md`` and ``docs/export-formats.md``; keep them here so
 that a change in TikTok's documentation is a one-line edit.
 """
 
@@ -26,7 +26,7 @@ CHECK_FIELDS = ("request_id", "apply_time", "collect_time", "status", "data_form
 DATA_FORMATS = ("json", "text")
 CATEGORIES = ("all_data", "video", "profile", "activity", "direct_message")
 
-# scope data type -> categories it satisfies (tiktok-api.md §3.1)
+# scope data type -> categories it satisfies (docs/tiktok-api.md §3)
 SCOPE_CATEGORIES: dict[str, frozenset[str]] = {
     "all": frozenset({"all_data", "profile", "video", "activity", "direct_message"}),
     "postsandprofile": frozenset({"profile", "video"}),
@@ -38,7 +38,7 @@ PORTABILITY_SCOPES = tuple(
     f"portability.{kind}.{grant}" for kind in SCOPE_CATEGORIES for grant in ("single", "ongoing")
 )
 
-# request statuses (tiktok-api.md §4.2); "downloading" means ready to download
+# request statuses (docs/tiktok-api.md §7); "downloading" means ready to download
 STATUS_PENDING = "pending"
 STATUS_READY = "downloading"
 STATUS_EXPIRED = "expired"

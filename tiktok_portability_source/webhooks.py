@@ -1,7 +1,7 @@
 """TikTok webhooks: ``TikTok-Signature`` verification, event parsing and a small WSGI receiver.
 
 TikTok retries a delivery for 72 hours unless it gets HTTP 200 quickly, and delivers at least
-once (tiktok-api.md §8.1), so the receiver verifies, answers at once and hands each distinct
+once (docs/tiktok-api.md §8), so the receiver verifies, answers at once and hands each distinct
 event to a background worker exactly once per process.
 """
 
@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from . import settings
-from .errors import WebhookPayloadError, WebhookSignatureError, redact
+from .errors import WebhookPayloadError, WebhookSignatureError
+from .redaction import redact
 
 log = logging.getLogger(__name__)
 
