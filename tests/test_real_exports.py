@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import sql
-from tiktok_portability_source.generator import UserHistory
+from tiktok_portability_source.fake.generator import UserHistory
 from tiktok_portability_source.loader import load_archives
 
 AT = datetime(2025, 12, 1, tzinfo=timezone.utc)
@@ -169,3 +169,18 @@ def test_the_load_report_accounts_for_every_record(tmp_path, new_pipeline, fmt, 
         if n and table in by_table:
             assert by_table[table][0] >= n, table
     assert result.report["watch_history"]["records"] == by_table["watch_history"][0]
+
+
+def test_a_second_load_rewrites_no_undated_record_and_says_so(tmp_path, new_pipeline):
+    """Devices, hashtags and ad interests have no time to skip by: their loaded rows are known by key."""
+    history = UserHistory("user_a", seed=11)
+    archive = history.export(tmp_path / "in", at=AT, family="B")
+    load_archives(new_pipeline(), [archive.path])
+    second = load_archives(new_pipeline(), [archive.path])
+    db = tmp_path / "t.duckdb"
+    for table in ("devices", "hashtags", "ad_interests"):
+        assert archive.expected[table] > 0, table
+        assert second.report[table]["written"] == 0, table
+        assert second.report[table]["already_loaded"] + second.report[table]["repeats"] == \
+            second.report[table]["records"] > 0, table
+        assert sql(db, f"SELECT count(*) FROM tiktok.{table}") == [(archive.expected[table],)], table

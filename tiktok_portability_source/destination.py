@@ -166,6 +166,19 @@ def tables_holding_user(pipeline: dlt.Pipeline, tables: Iterable[str], user_id: 
     return holding
 
 
+def user_row_keys(pipeline: dlt.Pipeline, table: str, user_id: str) -> set[str]:
+    """The row keys a (small) table already holds for ``user_id``; empty when the table does not exist."""
+    with pipeline.sql_client() as client:
+        sql = f"SELECT row_key FROM {client.make_qualified_table_name(table)} WHERE user_id = %s"
+        try:
+            with client.execute_query(sql, user_id) as cursor:
+                return {row[0] for row in cursor.fetchall()}
+        except Exception as exc:
+            if not is_missing_relation(exc):
+                raise
+            return set()
+
+
 def remove_repeated_rows(pipeline: dlt.Pipeline, tables: Iterable[str]) -> dict[str, int]:
     """Keep one copy of rows stored twice under one ``row_key`` (an append job that ran again after a
     crash writes identical rows); returns the rows removed per table. Only used after such a crash."""

@@ -58,6 +58,17 @@ class LoadState:
     # event table -> keys sent in this load, across its archives
     sent_keys: dict[str, KeySet] = field(default_factory=dict)
 
+    def loaded_keys(self, table: str, user: str) -> set[str]:
+        """Row keys of ``user`` the table holds already (undated tables: devices, hashtags, interests,
+        whose rows no time window can skip); empty outside a pipeline or on the first load of the table."""
+        if self.holding.get(user) is not None and table not in self.holding[user]:  # type: ignore[operator]
+            return set()
+        try:
+            pipeline = dlt.current.pipeline()
+        except Exception:  # iterated outside a pipeline
+            return set()
+        return destination.user_row_keys(pipeline, table, user)
+
     def append_only(self, table: str, user: str) -> bool:
         """Nothing to merge with: one archive in this load, and no row of its user in the table yet."""
         if self.archive_count != 1:
@@ -81,6 +92,9 @@ def event_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iter
         if state.skip_loaded_windows and entity.time_column else None
     unique = state.sent_keys.setdefault(entity.table, KeySet())
     append = state.append_only(entity.table, archive.user_id)
+    # an undated table has no window to skip by: its rows already loaded are known by their keys
+    known = state.loaded_keys(entity.table, archive.user_id) \
+        if state.skip_loaded_windows and entity.time_column is None and not append else set()
     sent = 0
     owner = archive.owner_username or archive.user_id
     tallies = []
@@ -98,6 +112,9 @@ def event_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iter
             table = _step(tally, "empty", table, drop_empty_rows(table, entity))
             if skip is not None:
                 table = _step(tally, "already_loaded", table, skip.filter(table))
+            if known:
+                new = pc.invert(pc.is_in(table["row_key"], value_set=pa.array(sorted(known), pa.string())))
+                table = _step(tally, "already_loaded", table, table.filter(new))
             table = _step(tally, "repeats", table, unique.first_seen(table))
             tally.written += table.num_rows
             for batch in table.to_batches(max_chunksize=state.batch_rows):
