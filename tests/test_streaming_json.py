@@ -12,10 +12,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from tiktok_portability_source import archive as archive_module
+from tiktok_portability_source.archive import jsonstream as archive_module
 from tiktok_portability_source import settings
 from tiktok_portability_source.archive import ArchiveError, LazyList, open_archive
-from tiktok_portability_source.generator import Sizes, UserHistory
+from tiktok_portability_source.fake.generator import Sizes, UserHistory
 from tiktok_portability_source.layouts import BY_TABLE, ENTITIES
 from tiktok_portability_source.records import row_keys, section_tables
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tiktok_portability_source.txt_format import parse_direct_messages, parse_records
+from tiktok_portability_source.archive.txt import parse_direct_messages, parse_records
 
 POST_LABELS = frozenset({"date", "link", "likes", "whocanview", "sound", "title"})
 

@@ -34,6 +34,11 @@ from .redaction import (  # noqa: F401  (re-exported: the redaction helpers live
 from .redaction import _clean
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (for error messages that must stay one line)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 class PortabilityError(Exception):
     """The root of every error this package raises on purpose."""
 

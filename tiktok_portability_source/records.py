@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,9 +22,9 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pa_json
 
-from .archive import LazyList, Section, parse_items
+from .archive import LazyList, Section
+from .archive.jsonstream import first_item_schema, parse_items, read_block
 from .layouts import SENTINELS, Column, Entity, norm_key
 
 # a privacy transform (``privacy.Protector``): columns -> (columns to store, columns to key on)
@@ -307,7 +306,7 @@ def _lazy_tables(entity: Entity, section: Section, constant_names: Sequence[str]
     whatever the consumer does."""
     lazy = section.items
     assert isinstance(lazy, LazyList)
-    schema = _first_item_schema(lazy)
+    schema = first_item_schema(lazy)
 
     time_type = _time_only(entity, schema) if keep is not None else None
 
@@ -483,88 +482,6 @@ def _block_columns(entity: Entity, section: Section, block: bytes, schema: pa.Da
     if len(items) != len(values):
         log.warning("%s: %d items are not objects and were skipped", section.path, len(values) - len(items))
     return (gather(items, entity.columns), len(items)) if items else None
-
-
-def _first_item_schema(lazy: LazyList) -> pa.DataType | None:
-    """Every key of the first item as text: pyarrow would otherwise turn date strings into timestamps."""
-    first = lazy.first()
-    if not isinstance(first, dict):
-        return None
-    return pa.struct([(key, pa.string()) for key in first])
-
-
-def read_block(block: bytes, lazy: LazyList, item_type: pa.DataType | None,
-               needed: Iterable[Column] = (), ignore_others: bool = False) -> pa.Table | None:
-    """A block of object items as an arrow table of text columns, or None when pyarrow cannot be trusted
-    to read it exactly as Python would (null or non-object items, numbers or nested values in the
-    ``needed`` fields, duplicate keys): the Python parse decides then."""
-    if item_type is None:
-        return None
-    # the block as one object's list (line breaks inside items need newlines_in_values)
-    doc = b'{"i":[' + block + b"]}"
-
-    def read(unexpected: str) -> pa.Table:
-        return pa_json.read_json(pa.py_buffer(doc), read_options=pa_json.ReadOptions(block_size=len(doc) + 1,
-                                                                                    use_threads=False),
-                                 parse_options=pa_json.ParseOptions(
-                                     explicit_schema=pa.schema([("i", pa.list_(item_type))]),
-                                     newlines_in_values=True, unexpected_field_behavior=unexpected))
-
-    try:
-        # fields beyond the first item's are inferred only after orjson has bounded the block's nesting:
-        # pyarrow's inference recurses and crashes the process on values nested thousands of levels deep
-        parsed = read("ignore" if ignore_others else "error")
-    except pa.ArrowInvalid as exc:
-        if ignore_others or "unexpected field" not in str(exc):
-            return None
-        try:
-            orjson.loads(b"[" + block + b"]")  # raises beyond 1024 levels (the Python path then words it)
-            parsed = read("infer")
-        except (orjson.JSONDecodeError, pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            return None
-    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        return None
-    del doc
-    column = parsed.column(0)
-    items = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-    if items.null_count or not pa.types.is_list(items.type):
-        return None
-    structs = items.flatten()
-    if structs.null_count or not pa.types.is_struct(structs.type):
-        return None
-    wanted = {nk for c in needed for nk in c.norm_keys}
-    fields = [structs.type.field(i) for i in range(structs.type.num_fields)]
-    if any(norm_key(f.name) in wanted and not (pa.types.is_string(f.type) or pa.types.is_null(f.type))
-           for f in fields):
-        return None
-    names = [f.name for f in fields]
-    if len(set(names)) != len(names):
-        return None
-    return pa.Table.from_arrays([structs.field(i) for i in range(len(names))], names=names)
-
-
-def newest_text(lazy: LazyList, keys: set[str], pattern: str) -> str:
-    """The greatest timestamp-looking value under any of the (normalised) ``keys`` of a big list."""
-    newest = ""
-    schema = _first_item_schema(lazy)
-    needed = [Column("t", tuple(keys))]  # norm_key of a normalised key is itself
-    for block in lazy.blocks():
-        table = read_block(block, lazy, schema, needed)
-        if table is not None:
-            for name in table.column_names:
-                if norm_key(name) in keys:
-                    column = table[name].combine_chunks().cast(pa.string())
-                    found = pc.max(column.filter(pc.fill_null(pc.match_substring_regex(column, pattern), False)))
-                    if found.is_valid and found.as_py() > newest:
-                        newest = found.as_py()
-            continue
-        for item in parse_items(block, lazy.label):
-            if isinstance(item, dict):
-                for key, value in item.items():
-                    if isinstance(value, str) and value > newest and norm_key(key) in keys and \
-                            re.match(pattern, value):
-                        newest = value
-    return newest
 
 
 class KeySet:

@@ -81,7 +81,7 @@ DEFAULT_DATASET = "tiktok"
 DEFAULT_DUCKDB = "tiktok_portability.duckdb"
 BATCH_ROWS = 200_000
 # JSON arrays larger than this are not parsed with the rest of the document but streamed to their
-# table in batches (archive.py); smaller ones are parsed up front like the rest
+# table in batches (archive/jsonstream.py); smaller ones are parsed up front like the rest
 JSON_INLINE_BYTES = 4 * 1024**2
 # settings of the default DuckDB destination. A load appends, or merges without deduplicating
 # windows, which DuckDB streams or spills within a small memory limit: more would only grow its

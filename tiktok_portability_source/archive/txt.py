@@ -9,13 +9,29 @@ starts a record of its own. Lines the grammar cannot place are counted, never dr
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import Any
 
-from .layouts import MULTILINE_LABELS, NO_DATA_LINES, NO_DATA_PREFIXES, norm_key
+from ..layouts import (
+    ENTITIES,
+    MULTILINE_LABELS,
+    NO_DATA_FILES,
+    NO_DATA_LINES,
+    NO_DATA_PREFIXES,
+    TXT_GENERATIONS,
+    Entity,
+    norm_key,
+)
+from .containers import _Container
+from .model import NO_TABLE, OpenedArchive, Section, UnparsedSection
+from .sections import _warn_unparsed, is_group_name, split_items
 
-
+log = logging.getLogger(__name__)
 @dataclass
 class TxtRecords:
     """Records of one TXT file; ``header`` tells which sub-section each record came from."""
@@ -157,3 +173,86 @@ def parse_direct_messages(text: str) -> TxtThreads:
         else:
             out.unplaced_lines += 1  # before any thread or message: nothing it could belong to
     return out
+
+
+# --- a whole TXT export --------------------------------------------------------------------
+
+_TXT_ENTITY = {name: entity for entity in ENTITIES for name in entity.txt_names}
+
+
+def _from_txt(container: _Container, names: list[str], epoch: datetime | None) -> OpenedArchive:
+    sections: dict[str, list[Section]] = {}
+    unparsed: list[UnparsedSection] = []
+    bases = {norm_key(PurePosixPath(n).stem) for n in names}
+    generation = next((g for g, marker in TXT_GENERATIONS if norm_key(marker) in bases), "txt")
+    for name in names:
+        base = norm_key(PurePosixPath(name).stem)
+        if base in NO_DATA_FILES:
+            continue
+        data = container.read(name)
+        try:
+            text = decode_text(data, name)
+        except ValueError as exc:  # one file is one section: it is skipped, the rest loads
+            log.warning("%s: %s; section skipped", container.display, exc)
+            unparsed.append(UnparsedSection(name, 0, len(data), str(exc).removeprefix(f"{name} is ")))
+            continue
+        entity = _TXT_ENTITY.get(base)
+        if entity is None:
+            records = parse_records(text)
+            unparsed.append(UnparsedSection(name, len(records.records), len(data)))
+            continue
+        found = _txt_sections(entity, name, text)
+        if found is None:  # the table's file, in a form the grammar does not know: never a quiet gap
+            lines = sum(1 for line in text.splitlines() if line.strip())
+            reason = (f"read as {entity.table}, but no record could be read from its {lines} lines: a format this "
+                      "version does not know")
+            log.warning("%s: %s: %s; section recorded in unparsed_sections", container.display, name, reason)
+            unparsed.append(UnparsedSection(name, lines, len(data), reason))
+            continue
+        sections.setdefault(entity.table, []).extend(found)
+    _warn_unparsed(container.display, [u for u in unparsed if u.reason == NO_TABLE])
+    return OpenedArchive(container.path, container.sha256(), "txt", generation, sections, unparsed, epoch)
+
+
+def _txt_sections(entity: Entity, name: str, text: str) -> list[Section] | None:
+    """The sections of a table's TXT file; None when the file holds lines but not one record could be read."""
+    if entity.kind == "messages":
+        parsed_threads = parse_direct_messages(text)
+        if not parsed_threads.threads and parsed_threads.unplaced_lines:
+            return None
+        out = [Section(entity, f"{name} › {thread}", items, {"conversation": thread, "is_group": is_group_name(thread)},
+                       report_as=name)
+               for thread, items in parsed_threads.threads.items()]
+        if parsed_threads.unplaced_lines:
+            _warn_unplaced(name, parsed_threads.unplaced_lines)
+            if out:
+                out[0].unreadable += parsed_threads.unplaced_lines
+        return out
+    parsed = parse_records(text, _txt_labels(entity))
+    if not parsed.records:
+        return None if parsed.unplaced_lines else []
+    if parsed.unplaced_lines:
+        _warn_unplaced(name, parsed.unplaced_lines)
+    if entity.kind == "profile":
+        return [Section(entity, name, parsed.records[:1], unreadable=parsed.unplaced_lines)]
+    if entity.kind == "settings":
+        items = [{"Setting": parsed.labels.get(k, k), "SettingKey": k, "Value": v}
+                 for record in parsed.records for k, v in record.items()]
+        return [Section(entity, name, items, unreadable=parsed.unplaced_lines)]
+    header_constants = {norm_key(h): dict(c) for h, c in entity.txt_constants_by_header}
+    groups: dict[str | None, list[dict[str, Any]]] = {}
+    for record, header in zip(parsed.records, parsed.headers):
+        groups.setdefault(header, []).append(record)
+    out = [Section(entity, name if header is None else f"{name} › {header}", split_items(entity, items),
+                   header_constants.get(norm_key(header or ""), {}))
+           for header, items in groups.items()]
+    out[0].unreadable += parsed.unplaced_lines
+    return out
+
+
+def _txt_labels(entity: Entity) -> frozenset[str]:
+    return frozenset(k for c in entity.columns for k in c.norm_keys) | {"date"}
+
+
+def _warn_unplaced(name: str, lines: int) -> None:
+    log.warning("%s: %d lines fit no record and were not loaded (counted in load_report)", name, lines)
