@@ -5,7 +5,7 @@ subprocess; wall time is measured around that subprocess and peak memory is the 
 resident set size as reported by ``wait4`` (the RSS of the whole process, DuckDB's threads
 included), so peaks of different cases never mix.
 
-Cases (all on archives written by ``tiktok_portability_source.generator``, family B, zipped):
+Cases (all on archives written by ``tiktok_portability_source.fake.generator``, family B, zipped):
 
 1. ``tiktok-portability load`` of the main archive (default 1,000,000 watch rows, 200,000 likes and
    the other sections at realistic sizes) into a fresh DuckDB; repeated at other watch-history
@@ -90,7 +90,7 @@ B_SECTIONS = {
 def history_for(watch: int, likes: int | None = None, scale: float = 1.0):
     """A user whose first export (at AT) holds ``watch`` watch rows; a second export
     ``NEW_FRACTION`` of the window later adds that share of new rows to every event list."""
-    from tiktok_portability_source.generator import Sizes, UserHistory
+    from tiktok_portability_source.fake.generator import Sizes, UserHistory
 
     extra = 1 + NEW_FRACTION
     sizes = {k: max(1, round(v * scale * extra)) for k, v in OTHER_SIZES.items()}
@@ -120,7 +120,7 @@ def make_archive(cache: Path, name: str, watch: int, *, likes: int | None = None
     """Generate (or reuse from ``cache``) one zipped family-B export."""
     # the generator's own source is part of the key: a cached archive of an older generator (other
     # sections, other expected counts) is never reused
-    from tiktok_portability_source import generator
+    from tiktok_portability_source.fake import generator
 
     version = hashlib.sha1(Path(generator.__file__).read_bytes()).hexdigest()[:8]
     folder = cache / f"{name}-w{watch}-l{likes}-s{scale}-{at:%Y%m%dT%H%M%S}-g{version}"
@@ -324,7 +324,7 @@ def child_naive(json_path: str, db_path: str, pipelines_dir: str) -> None:
 
 def child_serve(archive: str, info_path: str) -> None:
     """Case 5 helper: the fake API in its own process (its memory is not the client's)."""
-    from tiktok_portability_source.fake_api import FakeConfig, FakeTikTok
+    from tiktok_portability_source.fake.api import FakeConfig, FakeTikTok
 
     fake = FakeTikTok(FakeConfig(ready_after_polls=0), archive_builder=lambda *_: Path(archive))
     fake.add_user("bench-open-id")
@@ -338,7 +338,7 @@ def child_serve(archive: str, info_path: str) -> None:
 
 def child_download(url: str, token: str, dest: str) -> None:
     """Case 5: add → check → download, streamed to disk."""
-    from tiktok_portability_source.client import PortabilityClient
+    from tiktok_portability_source.api.client import PortabilityClient
 
     with PortabilityClient(url, token=lambda: token) as client:
         rid = client.add(["all_data"])

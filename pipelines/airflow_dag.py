@@ -48,9 +48,9 @@ from airflow.configuration import conf
 from dlt.common.known_env import DLT_PROJECT_DIR
 from dlt.helpers.airflow_helper import DEFAULT_RETRY_BACKOFF, PipelineTasksGroup
 
-from tiktok_portability_source import scheduling
+from tiktok_portability_source.api import scheduling
 from tiktok_portability_source.api import ApiService
-from tiktok_portability_source.config import load_api_config
+from tiktok_portability_source.api.config import load_api_config
 
 try:  # Airflow 3
     from airflow.providers.standard.operators.python import PythonOperator

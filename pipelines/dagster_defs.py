@@ -9,7 +9,7 @@
   cheap API calls) and requests a run for each user whose export is ready; the run downloads it,
   loads it with dagster-dlt and marks the transfer loaded.
 
-Wiring only: the steps are ``tiktok_portability_source.scheduling``, the same state machine and
+Wiring only: the steps are ``tiktok_portability_source.api.scheduling``, the same state machine and
 loader as ``tiktok-portability sync``. Configuration comes from the environment:
 
 - API mode as for the CLI: ``SOURCES__TIKTOK_PORTABILITY__CLIENT_KEY`` / ``__CLIENT_SECRET`` /
@@ -47,9 +47,10 @@ from dagster import (
 )
 from dagster_dlt import DagsterDltResource, dlt_assets
 
-from tiktok_portability_source import scheduling, tiktok_portability
+from tiktok_portability_source import tiktok_portability
+from tiktok_portability_source.api import scheduling
 from tiktok_portability_source.api import ApiService
-from tiktok_portability_source.config import load_api_config
+from tiktok_portability_source.api.config import load_api_config
 from tiktok_portability_source.loader import LoadFailed
 
 USERS = DynamicPartitionsDefinition(name="tiktok_users")

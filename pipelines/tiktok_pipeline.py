@@ -17,7 +17,7 @@ import dlt
 
 from tiktok_portability_source import tiktok_portability
 from tiktok_portability_source.api import ApiService
-from tiktok_portability_source.config import load_api_config
+from tiktok_portability_source.api.config import load_api_config
 from tiktok_portability_source.loader import LoadResult, load_archives, make_pipeline
 
 

@@ -27,12 +27,12 @@ import httpx
 import pyarrow.parquet as pq
 
 from tiktok_portability_source.api import ApiService
-from tiktok_portability_source.config import ApiConfig
-from tiktok_portability_source.fake_api import FakeConfig, FakeTikTok, RunningServer
-from tiktok_portability_source.fake_archives import HistoryArchiveBuilder
-from tiktok_portability_source.generator import GeneratedArchive, Sizes
+from tiktok_portability_source.api.config import ApiConfig
+from tiktok_portability_source.fake.api import FakeConfig, FakeTikTok, RunningServer
+from tiktok_portability_source.fake.archives import HistoryArchiveBuilder
+from tiktok_portability_source.fake.generator import GeneratedArchive, Sizes
 from tiktok_portability_source.loader import make_pipeline
-from tiktok_portability_source.transfers import CRASH_ENV
+from tiktok_portability_source.api.transfers import CRASH_ENV
 
 UTC = timezone.utc
 ALL_SINGLE = ("user.info.basic", "portability.all.single")

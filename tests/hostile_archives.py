@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from tiktok_portability_source.archive import ArchiveError, open_archive
-from tiktok_portability_source.generator import Sizes, UserHistory
+from tiktok_portability_source.fake.generator import Sizes, UserHistory
 from tiktok_portability_source.layouts import ENTITIES
 from tiktok_portability_source.records import section_tables
 

@@ -26,10 +26,10 @@ pytest.importorskip("airflow", reason="Airflow is not installed (optional extra:
 
 from conftest import sql  # noqa: E402
 
-from tiktok_portability_source.auth import TokenSet, TokenStore  # noqa: E402
-from tiktok_portability_source.fake_api import FakeConfig, FakeTikTok  # noqa: E402
-from tiktok_portability_source.fake_archives import HistoryArchiveBuilder  # noqa: E402
-from tiktok_portability_source.generator import Sizes  # noqa: E402
+from tiktok_portability_source.api.auth import TokenSet, TokenStore  # noqa: E402
+from tiktok_portability_source.fake.api import FakeConfig, FakeTikTok  # noqa: E402
+from tiktok_portability_source.fake.archives import HistoryArchiveBuilder  # noqa: E402
+from tiktok_portability_source.fake.generator import Sizes  # noqa: E402
 from tiktok_portability_source.layouts import DEFAULT_TABLES  # noqa: E402
 
 DAG_FILE = Path(__file__).parents[1] / "pipelines" / "airflow_dag.py"

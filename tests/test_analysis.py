@@ -464,7 +464,7 @@ def test_a_path_is_opened_read_only_and_closed(follow_db_path):
 @pytest.fixture
 def generated(tmp_path, monkeypatch):
     """One generated history, three exports four months apart (followers leave in every gap)."""
-    from tiktok_portability_source.generator import Sizes, UserHistory
+    from tiktok_portability_source.fake.generator import Sizes, UserHistory
 
     monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
     monkeypatch.chdir(tmp_path)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from api_support import ALL_ONGOING, ALL_SINGLE, ApiEnv, database_dump, decoded_files, sql, start_env, stop_env
 
-from tiktok_portability_source.fake_api import FakeConfig
-from tiktok_portability_source.fake_archives import DEMO_SIZES
-from tiktok_portability_source.webhooks import WebhookReceiver, serve_webhooks
+from tiktok_portability_source.fake.api import FakeConfig
+from tiktok_portability_source.fake.archives import DEMO_SIZES
+from tiktok_portability_source.api.webhooks import WebhookReceiver, serve_webhooks
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 import respx
 
 from tiktok_portability_source import settings
-from tiktok_portability_source.auth import (
+from tiktok_portability_source.api.auth import (
     PKCE_ALPHABET,
     OAuthClient,
     RedirectCatcher,
@@ -34,7 +34,7 @@ from tiktok_portability_source.auth import (
     parse_callback,
     redirect_target,
 )
-from tiktok_portability_source.client import PortabilityClient
+from tiktok_portability_source.api.client import PortabilityClient
 from tiktok_portability_source.errors import (
     AccessDenied,
     InvalidGrant,

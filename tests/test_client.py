@@ -16,7 +16,7 @@ import pytest
 import respx
 
 from tiktok_portability_source import settings
-from tiktok_portability_source.client import (
+from tiktok_portability_source.api.client import (
     DownloadedArchive,
     PortabilityClient,
     RequestStatus,

@@ -29,10 +29,10 @@ import pytest
 from api_support import ALL_SINGLE, DATASET, SMALL, ApiEnv, RecordingBuilder, stop_env
 
 from tiktok_portability_source.api import ApiService
-from tiktok_portability_source.auth import TokenStore
+from tiktok_portability_source.api.auth import TokenStore
 from tiktok_portability_source.crash import CRASH_ENV
-from tiktok_portability_source.fake_api import FakeConfig, FakeTikTok
-from tiktok_portability_source.generator import UserHistory
+from tiktok_portability_source.fake.api import FakeConfig, FakeTikTok
+from tiktok_portability_source.fake.generator import UserHistory
 
 AT = datetime(2030, 1, 11, 6, tzinfo=timezone.utc)
 # columns that say when or in which load a row was written, not what it holds

@@ -15,13 +15,13 @@ pytest.importorskip("dagster_dlt", reason="dagster-dlt is not installed (pip ins
 
 from conftest import sql  # noqa: E402
 
-from tiktok_portability_source.auth import TokenSet, TokenStore  # noqa: E402
-from tiktok_portability_source.fake_api import FakeConfig, FakeTikTok  # noqa: E402
-from tiktok_portability_source.fake_archives import HistoryArchiveBuilder  # noqa: E402
-from tiktok_portability_source.generator import Sizes  # noqa: E402
+from tiktok_portability_source.api.auth import TokenSet, TokenStore  # noqa: E402
+from tiktok_portability_source.fake.api import FakeConfig, FakeTikTok  # noqa: E402
+from tiktok_portability_source.fake.archives import HistoryArchiveBuilder  # noqa: E402
+from tiktok_portability_source.fake.generator import Sizes  # noqa: E402
 from tiktok_portability_source.layouts import DEFAULT_TABLES  # noqa: E402
 from tiktok_portability_source.loader import make_pipeline  # noqa: E402
-from tiktok_portability_source.transfers import TransferStore  # noqa: E402
+from tiktok_portability_source.api.transfers import TransferStore  # noqa: E402
 
 DEFS_FILE = Path(__file__).parents[1] / "pipelines" / "dagster_defs.py"
 DATA_TABLES = list(DEFAULT_TABLES)  # autofill is loaded only on opt-in: by default its table does not exist

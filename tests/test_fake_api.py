@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from tiktok_portability_source.fake_api import (
+from tiktok_portability_source.fake.api import (
     FAULTS,
     FIRST_REQUEST_ID,
     CallRecord,
@@ -928,7 +928,7 @@ def test_tokens_never_logged(env, caplog):
 
 def test_main_serves_until_interrupted():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tiktok_portability_source.fake_api", "--port", "0"],
+        [sys.executable, "-m", "tiktok_portability_source.fake.api", "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
     )
     try:

@@ -11,7 +11,7 @@ import pytest
 from api_support import ALL_SINGLE, ApiEnv, start_env, stop_env
 
 from tiktok_portability_source import destination
-from tiktok_portability_source.webhooks import WebhookReceiver, sign
+from tiktok_portability_source.api.webhooks import WebhookReceiver, sign
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tiktok_portability_source.generator import (
+from tiktok_portability_source.fake.generator import (
     FAMILIES,
     TABLES,
     TXT_GENERATIONS,

@@ -40,7 +40,7 @@ from hostile_archives import (
     zip_bomb,
 )
 
-from tiktok_portability_source.generator import Sizes, UserHistory
+from tiktok_portability_source.fake.generator import Sizes, UserHistory
 from tiktok_portability_source.loader import TABLES
 
 DATA_TABLES = [t for t in TABLES if t not in ("unparsed_sections", "archives")]

@@ -12,7 +12,7 @@ import dlt
 import pyarrow as pa
 
 from conftest import sql
-from tiktok_portability_source.generator import UserHistory
+from tiktok_portability_source.fake.generator import UserHistory
 from tiktok_portability_source.loader import load_archives
 from tiktok_portability_source.records import KeySet
 

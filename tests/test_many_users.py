@@ -14,10 +14,10 @@ import duckdb
 import pytest
 from api_support import ApiEnv, start_env, stop_env
 
-from tiktok_portability_source.auth import TokenSet, TokenStore
-from tiktok_portability_source.fake_api import FakeConfig
-from tiktok_portability_source.generator import Sizes
-from tiktok_portability_source.scheduling import DATA_TABLES
+from tiktok_portability_source.api.auth import TokenSet, TokenStore
+from tiktok_portability_source.fake.api import FakeConfig
+from tiktok_portability_source.fake.generator import Sizes
+from tiktok_portability_source.api.scheduling import DATA_TABLES
 
 USERS = 200
 LIMIT, WINDOW = 25, 4.0  # per endpoint: 200 adds need >= 8 windows, so the limiter must hold them back

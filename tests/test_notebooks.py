@@ -46,7 +46,7 @@ def images(nb: nbformat.NotebookNode) -> int:
 @pytest.fixture(scope="module")
 def loaded_db(tmp_path_factory) -> Path:
     """Two exports four months apart, loaded as a user would (one `load` each), so followers change."""
-    from tiktok_portability_source.generator import Sizes, UserHistory
+    from tiktok_portability_source.fake.generator import Sizes, UserHistory
     from tiktok_portability_source.loader import load_archives, make_pipeline
 
     tmp = tmp_path_factory.mktemp("notebooks")

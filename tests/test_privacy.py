@@ -20,7 +20,7 @@ import pytest
 from api_support import ALL_ONGOING, database_dump, decoded_files, start_env, stop_env
 from conftest import sql
 
-from tiktok_portability_source.auth import TokenStore
+from tiktok_portability_source.api.auth import TokenStore
 from tiktok_portability_source.errors import (
     RedactingFilter,
     TokenStoreError,
@@ -28,7 +28,7 @@ from tiktok_portability_source.errors import (
     register_secret,
     registered_secrets,
 )
-from tiktok_portability_source.generator import GeneratedArchive, UserHistory
+from tiktok_portability_source.fake.generator import GeneratedArchive, UserHistory
 from tiktok_portability_source.layouts import ENTITIES
 from tiktok_portability_source.privacy import PrivacyError, PrivacySettings, validate_columns
 

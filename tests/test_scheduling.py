@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from conftest import sql
 
-from tiktok_portability_source import scheduling
+from tiktok_portability_source.api import scheduling
 from tiktok_portability_source.api import ApiService
-from tiktok_portability_source.auth import TokenSet, TokenStore
-from tiktok_portability_source.config import ApiConfig
-from tiktok_portability_source.fake_api import FakeConfig, FakeTikTok
-from tiktok_portability_source.fake_archives import HistoryArchiveBuilder
-from tiktok_portability_source.generator import Sizes
+from tiktok_portability_source.api.auth import TokenSet, TokenStore
+from tiktok_portability_source.api.config import ApiConfig
+from tiktok_portability_source.fake.api import FakeConfig, FakeTikTok
+from tiktok_portability_source.fake.archives import HistoryArchiveBuilder
+from tiktok_portability_source.fake.generator import Sizes
 from tiktok_portability_source.loader import LoadFailed, make_pipeline
 
 USERS = ("amy", "ben")

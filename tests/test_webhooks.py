@@ -11,7 +11,7 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 
-from tiktok_portability_source.webhooks import (
+from tiktok_portability_source.api.webhooks import (
     EVENT_AUTHORIZATION_REMOVED,
     EVENT_DOWNLOAD_READY,
     WebhookEvent,

@@ -148,7 +148,7 @@ def _pipeline(args: argparse.Namespace):
 
 def _service(args: argparse.Namespace, **overrides: Any):
     from .api import ApiService
-    from .config import load_api_config
+    from .api.config import load_api_config
 
     explicit = {k: v for k, v in {
         "api_base_url": getattr(args, "base_url", None), "token_store": getattr(args, "token_store", None),
@@ -189,7 +189,7 @@ def _privacy_env(args: argparse.Namespace) -> Iterator[None]:
 
 def _check_privacy(args: argparse.Namespace) -> None:
     """Fail before TikTok is called or an archive opened when the settings cannot be honoured."""
-    from .config import load_privacy_settings
+    from .api.config import load_privacy_settings
 
     try:
         privacy = load_privacy_settings()
@@ -215,7 +215,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .fake.demo import run_demo
 
     return run_demo(args)
 
@@ -294,7 +294,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _privacy_line() -> str:
-    from .config import load_privacy_settings
+    from .api.config import load_privacy_settings
 
     try:
         return load_privacy_settings().describe()
@@ -315,7 +315,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 
 def cmd_fake_api(args: argparse.Namespace) -> int:
-    from .fake_api import main as fake_main
+    from .fake.api import main as fake_main
 
     argv = ["--port", str(args.port), "--ready-after-polls", str(args.ready_after_polls)]
     for user in args.users or []:
@@ -325,7 +325,7 @@ def cmd_fake_api(args: argparse.Namespace) -> int:
 
 def cmd_webhook(args: argparse.Namespace) -> int:
     from .api import require
-    from .webhooks import WebhookReceiver, serve_webhooks
+    from .api.webhooks import WebhookReceiver, serve_webhooks
 
     service = _service(args)
     receiver = WebhookReceiver(require(service.config.client_secret, "client_secret"), service.handle_webhook)

@@ -9,8 +9,8 @@ from pathlib import Path
 import dlt
 
 from . import destination, tiktok_portability
-from .auth import TokenStore
-from .transfers import TransferStore, archive_folder
+from .api.auth import TokenStore
+from .api.transfers import TransferStore, archive_folder
 
 
 @dataclass

@@ -17,12 +17,12 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from . import ArchiveInput
-from .api import ApiService
-from .config import ApiConfig
-from .fake_api import FakeConfig, FakeTikTok
-from .fake_archives import HistoryArchiveBuilder
-from .loader import load_archives, make_pipeline
+from .. import ArchiveInput
+from ..api import ApiService
+from ..api.config import ApiConfig
+from ..loader import load_archives, make_pipeline
+from .api import FakeConfig, FakeTikTok
+from .archives import HistoryArchiveBuilder
 
 log = logging.getLogger(__name__)
 

@@ -24,11 +24,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from . import ArchiveInput, settings
-from .archive import file_sha256
+from .. import ArchiveInput, settings
+from ..archive import file_sha256
 from .client import PortabilityClient
-from .crash import CRASH_ENV, crash_point as _crash_point  # noqa: F401 (CRASH_ENV: the tests' import)
-from .errors import AmbiguousAddError, APIError, DownloadError, ReauthorizationRequired, TikTokError
+from ..crash import CRASH_ENV, crash_point as _crash_point  # noqa: F401 (CRASH_ENV: the tests' import)
+from ..errors import AmbiguousAddError, APIError, DownloadError, ReauthorizationRequired, TikTokError
 from .filestore import JsonFile
 
 log = logging.getLogger(__name__)

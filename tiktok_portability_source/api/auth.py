@@ -24,10 +24,10 @@ from urllib.parse import quote, unquote, unquote_plus, urlencode, urlsplit
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from . import settings
-from .crash import crash_point
+from .. import settings
+from ..crash import crash_point
 from .filestore import JsonFile
-from .errors import (
+from ..errors import (
     AccessDenied,
     InvalidGrant,
     OAuthError,

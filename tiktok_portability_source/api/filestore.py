@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .crash import crash_point
-from .errors import TokenStoreError
+from ..crash import crash_point
+from ..errors import TokenStoreError
 
 try:  # POSIX only; elsewhere the store works without cross-process locking
     import fcntl

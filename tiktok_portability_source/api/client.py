@@ -35,10 +35,10 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 import httpx
 from tenacity import RetryCallState, Retrying
 
-from . import settings
-from .crash import armed, crash_point
+from .. import settings
+from ..crash import armed, crash_point
 from .ratelimit import RateLimiter
-from .errors import (
+from ..errors import (
     AccessTokenInvalid,
     AmbiguousAddError,
     APIError,

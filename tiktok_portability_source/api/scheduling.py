@@ -28,17 +28,17 @@ from typing import TYPE_CHECKING, Any
 
 import dlt
 
-from . import settings, tiktok_portability
+from .. import settings, tiktok_portability
 from .auth import TokenStore
-from .destination import is_missing_relation
-from .redaction import redact_every_record
-from .loader import TABLES, LoadFailed, make_pipeline
+from ..destination import is_missing_relation
+from ..redaction import redact_every_record
+from ..loader import TABLES, LoadFailed, make_pipeline
 from .transfers import DOWNLOADED, IN_FLIGHT, READY, Outcome, StopBefore, Transfer
 
 if TYPE_CHECKING:
     from dlt.extract.source import DltSource
 
-    from .api import ApiService
+    from .service import ApiService
 
 # an orchestrator attaches its log handlers after importing this module: mask secrets at the source
 redact_every_record()

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from . import settings
-from .errors import WebhookPayloadError, WebhookSignatureError
-from .redaction import redact
+from .. import settings
+from ..errors import WebhookPayloadError, WebhookSignatureError
+from ..redaction import redact
 
 log = logging.getLogger(__name__)
 

@@ -19,17 +19,18 @@ from typing import TYPE_CHECKING, Any
 import dlt
 import httpx
 
-from . import destination, export_requests, ratelimit
+from .. import destination, export_requests
+from . import ratelimit
 from .auth import OAuthClient, TokenManager, TokenStore, authorize_url, catch_redirect, code_challenge, new_code_verifier, new_state, parse_callback, redirect_target
 from .client import PortabilityClient
 from .config import ApiConfig
-from .errors import ConfigMissing, ReauthorizationRequired
-from .loader import finish_pending, load_archives
+from ..errors import ConfigMissing, ReauthorizationRequired
+from ..loader import finish_pending, load_archives
 from .transfers import DOWNLOADED, Outcome, StopBefore, Syncer, Transfer, TransferStore, utcnow
 from .webhooks import WebhookEvent
 
 if TYPE_CHECKING:
-    from .forget import ForgetReport
+    from ..forget import ForgetReport
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +289,7 @@ class ApiService:
 
     def forget(self, open_id: str) -> ForgetReport:
         """Erase one user everywhere (rows, dlt state, tokens, transfers, archives): ``forget``."""
-        from .forget import forget_user
+        from ..forget import forget_user
 
         report = forget_user(self.pipeline, open_id, tokens=self.store, transfers=self.transfers,
                              archive_dir=self.config.archive_dir)

@@ -50,9 +50,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 import httpx
 
-from .fake_archives import HistoryArchiveBuilder
+from .archives import HistoryArchiveBuilder
 
-from .settings import (
+from ..settings import (
     ADD_PATH,
     AUTHORIZE_PATH,
     BASIC_SCOPE,
@@ -1305,7 +1305,7 @@ class RunningServer:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m tiktok_portability_source.fake_api --port N``: serve until Ctrl-C."""
+    """``python -m tiktok_portability_source.fake.api --port N``: serve until Ctrl-C."""
     parser = argparse.ArgumentParser(prog="fake-api", description="Run the fake TikTok API.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port (default 8765)")

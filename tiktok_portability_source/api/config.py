@@ -1,0 +1,119 @@
+"""API-mode configuration, resolved the dlt way: arguments, env vars, then ``.dlt/*.toml``.
+
+Keys live in ``[sources.tiktok_portability]`` (env ``SOURCES__TIKTOK_PORTABILITY__<KEY>``); secrets
+(`client_secret`, single-user tokens) come from ``secrets.toml`` or the environment, never the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.common.configuration import with_config
+
+from .. import settings
+from ..redaction import register_secret
+from ..privacy import PrivacySettings, parse_names
+
+DEFAULT_STATE_DIR = "~/.config/tiktok-portability"
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    client_key: str | None
+    client_secret: str | None = field(repr=False, default=None)
+    redirect_uri: str = "http://127.0.0.1:8765/callback/"
+    api_base_url: str = settings.API_BASE_URL
+    authorize_url: str = settings.AUTHORIZE_URL
+    token_store: Path = Path(DEFAULT_STATE_DIR) / "tokens.json"
+    categories: tuple[str, ...] = ("all_data",)
+    data_format: str = "json"
+    access_token: str | None = field(repr=False, default=None)
+    refresh_token: str | None = field(repr=False, default=None)
+    min_interval_seconds: int = settings.ONGOING_MIN_INTERVAL_SECONDS
+    keep_archives: bool = False
+    strict_permissions: bool = False  # refuse a token store others can read (default: warn)
+    # many users (README "Many users"): users stepped at once, one request budget for all of them
+    workers: int = 4
+    rate_limit: int = 1000  # requests per window per request type (docs/tiktok-api.md §6); 0: no limiter
+    rate_limit_window_seconds: float = 60.0
+    max_load_attempts: int = 3  # a downloaded export that fails to load this often is given up (failed)
+    forget_on_removal: bool = False  # authorization.removed erases the user's data too (opt-in)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.token_store.parent
+
+    @property
+    def transfer_store(self) -> Path:
+        return self.state_dir / "transfers.json"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.state_dir / "archives"
+
+
+@with_config(sections=("sources", "tiktok_portability"))
+def load_api_config(
+    client_key: str | None = dlt.config.value,
+    client_secret: str | None = dlt.secrets.value,
+    redirect_uri: str | None = dlt.config.value,
+    api_base_url: str | None = dlt.config.value,
+    authorize_url: str | None = dlt.config.value,
+    token_store: str | None = dlt.config.value,
+    categories: Any | None = dlt.config.value,  # "| None": without it dlt makes the key required
+    data_format: str | None = dlt.config.value,
+    access_token: str | None = dlt.secrets.value,
+    refresh_token: str | None = dlt.secrets.value,
+    min_interval_seconds: int | None = dlt.config.value,
+    keep_archives: bool | None = dlt.config.value,
+    strict_permissions: bool | None = dlt.config.value,
+    workers: int | None = dlt.config.value,
+    rate_limit: int | None = dlt.config.value,
+    rate_limit_window_seconds: float | None = dlt.config.value,
+    max_load_attempts: int | None = dlt.config.value,
+    forget_on_removal: bool | None = dlt.config.value,
+) -> ApiConfig:
+    """Every value is optional here; the command that needs one says which key is missing."""
+    for secret in (client_secret, access_token, refresh_token):
+        register_secret(secret)
+    if isinstance(categories, str):
+        categories = parse_names(categories)
+    defaults = ApiConfig(client_key=None)
+    return ApiConfig(
+        client_key=client_key,
+        client_secret=client_secret,
+        redirect_uri=redirect_uri or defaults.redirect_uri,
+        api_base_url=(api_base_url or defaults.api_base_url).rstrip("/"),
+        authorize_url=authorize_url or defaults.authorize_url,
+        token_store=Path(token_store or defaults.token_store).expanduser(),
+        categories=tuple(categories or defaults.categories),
+        data_format=data_format or defaults.data_format,
+        access_token=access_token,
+        refresh_token=refresh_token,
+        min_interval_seconds=int(min_interval_seconds if min_interval_seconds is not None
+                                 else defaults.min_interval_seconds),
+        keep_archives=bool(keep_archives),
+        strict_permissions=bool(strict_permissions),
+        workers=max(1, int(workers if workers is not None else defaults.workers)),
+        rate_limit=max(0, int(rate_limit if rate_limit is not None else defaults.rate_limit)),
+        rate_limit_window_seconds=float(rate_limit_window_seconds or defaults.rate_limit_window_seconds),
+        max_load_attempts=max(1, int(max_load_attempts if max_load_attempts is not None
+                                     else defaults.max_load_attempts)),
+        forget_on_removal=bool(forget_on_removal),
+    )
+
+
+@with_config(sections=("sources", "tiktok_portability"))
+def load_privacy_settings(
+    pseudonymize: bool | None = dlt.config.value,
+    pseudonymize_key: str | None = dlt.secrets.value,
+    drop_message_text: bool | None = dlt.config.value,
+    drop_network_ids: bool | None = dlt.config.value,
+    exclude: Any | None = dlt.config.value,
+) -> PrivacySettings:
+    """The privacy controls as the source will resolve them, validated: the CLI checks them before it
+    talks to TikTok or opens an archive (the source checks them again, for orchestrators)."""
+    return PrivacySettings.from_config(pseudonymize, pseudonymize_key, drop_message_text, drop_network_ids, exclude)
