@@ -367,7 +367,7 @@ ENTITIES: tuple[Entity, ...] = (
             ("phone_number", "PhoneNumber"), ("address", "Address"), ("unit", "Unit"), ("city", "City"),
             ("state", "State"), ("zip_code", "ZipCode"), ("country", "Country"))),
         (), opt_in="load_autofill",
-        description="autofill contact details as of one export: loaded only with load_autofill",
+        description="real name, street address, phone and e-mail from Autofill, as of one export",
     ),
 )
 
