@@ -181,7 +181,8 @@ def test_orchestrator_log_handlers_added_later_never_see_a_token():
     import io
     import logging
 
-    from tiktok_portability_source import errors, scheduling  # noqa: F401 - importing installs the masking
+    from tiktok_portability_source import errors
+    from tiktok_portability_source.api import scheduling  # noqa: F401 - importing installs the masking
 
     errors.register_secret("opaque-client-secret-1234")
     stream = io.StringIO()
