@@ -184,3 +184,25 @@ def test_a_second_load_rewrites_no_undated_record_and_says_so(tmp_path, new_pipe
         assert second.report[table]["already_loaded"] + second.report[table]["repeats"] == \
             second.report[table]["records"] > 0, table
         assert sql(db, f"SELECT count(*) FROM tiktok.{table}") == [(archive.expected[table],)], table
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_non_object_items_are_counted_unreadable_whether_the_list_is_streamed_or_not(tmp_path, new_pipeline,
+                                                                                     monkeypatch, streamed):
+    import json
+
+    from tiktok_portability_source import settings
+
+    history = UserHistory("user_a", seed=11)
+    archive = history.export(tmp_path / "in", at=AT, family="B", container="folder")
+    data_file = next(Path(archive.path).rglob("user_data_tiktok.json"))
+    doc = json.loads(data_file.read_text())
+    searches = doc["Your Activity"]["Searches"]["SearchList"]
+    searches[1:1] = ["not an item", 42]
+    data_file.write_text(json.dumps(doc, indent=2))
+    if streamed:  # every multi-line list is left on disk and read in blocks
+        monkeypatch.setattr(settings, "JSON_INLINE_BYTES", 0)
+    result = load_archives(new_pipeline(), [archive.path])
+    report = result.report["searches"]
+    assert report["unreadable"] == 2 and result.after["searches"] == archive.expected["searches"]
+    assert report["records"] == len(searches) == sum(report[c] for c in report if c != "records")

@@ -186,13 +186,11 @@ def _forget_state(user_id: str) -> DltResource:
 @dlt.resource(name="export_requests", write_disposition=MERGE, primary_key="row_key")
 def export_requests(transfers: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     """One row per portability request (API mode), from the local transfer store."""
-    import pyarrow as pa
-
-    from .records import row_keys
+    from .records import row_key
 
     rows = []
     for t in transfers:
-        key = row_keys(t["open_id"], "export_requests", {"l": pa.array([t["local_id"]])}, ("l",), 1)[0].as_py()
+        key = row_key(t["open_id"], "export_requests", t["local_id"])
         rows.append({
             "user_id": t["open_id"], "row_key": key, "request_id": t["request_id"], "state": t["state"],
             "grant": t["grant"], "categories": ",".join(t["categories"]), "data_format": t["data_format"],

@@ -31,6 +31,7 @@ from .records import (
     drop_empty_rows,
     gather,
     keyed_table,
+    row_key,
     row_keys,
     section_tables,
     typed_columns,
@@ -99,8 +100,7 @@ def event_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iter
     owner = archive.owner_username or archive.user_id
     tallies = []
     for path, group in _report_groups(archive.sections_for(entity.table)):
-        unreadable = sum(s.unreadable for s in group)
-        tally = Tally(entity.table, path, records=unreadable, unreadable=unreadable)
+        tally = Tally(entity.table, path)
         tallies.append(tally)
         # rows of big lists inside loaded windows are dropped as soon as their time is read
         early = _counting(skip.keep, tally) if skip is not None and skip.intervals else None
@@ -124,6 +124,7 @@ def event_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iter
                     yield dlt.mark.with_hints(batch, dlt.mark.make_hints(write_disposition="append"))
                 else:
                     yield batch
+        _count_unreadable(tally, group)  # known once every block was parsed
     if skip is not None:
         skip.commit()
     yield from _reported(archive, tallies)
@@ -136,11 +137,10 @@ def snapshot_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> I
     if not archive.has_section(entity.table):
         return
     sections = archive.sections_for(entity.table)
-    unreadable = sum(s.unreadable for s in sections)
     # present but empty ("Follower": {}) still says the list is empty now: every account has left
-    path = sections[0].report_path if sections else entity.table
-    tally = Tally(entity.table, path, records=unreadable, unreadable=unreadable)
+    tally = Tally(entity.table, sections[0].report_path if sections else entity.table)
     current = _snapshot_names(entity, archive, state.privacy, tally)
+    _count_unreadable(tally, sections)
     times_state = dlt.current.resource_state().setdefault("snapshots", {})
     times = sorted({*times_state.get(archive.user_id, []), archive.exported_at.isoformat()})
     times_state[archive.user_id] = times
@@ -175,9 +175,9 @@ def unparsed_rows(archive: OpenedArchive, opted_in: frozenset[str]) -> list[dict
 
 def archive_row(archive: OpenedArchive) -> dict[str, Any]:
     """The ``archives`` row: which export this was, and what it held."""
-    key = row_keys(archive.user_id, "archives", {"a": pa.array([archive.sha256])}, ("a",), 1)
     return {
-        "user_id": archive.user_id, "row_key": key[0].as_py(), "archive_sha256": archive.sha256,
+        "user_id": archive.user_id, "row_key": row_key(archive.user_id, "archives", archive.sha256),
+        "archive_sha256": archive.sha256,
         "archive": archive.name, "data_format": archive.data_format, "family": archive.family,
         "exported_at": archive.exported_at, "loaded_at": datetime.now(timezone.utc),
         "tables": ",".join(sorted(t for t, s in archive.sections.items() if any(x.items for x in s))),
@@ -261,8 +261,15 @@ def _report_groups(sections: Sequence[Section]) -> list[tuple[str, list[Section]
 
 def _step(tally: Tally, reason: str, before: pa.Table, after: pa.Table) -> pa.Table:
     """``after``, with the rows a step set aside counted under ``reason``."""
-    setattr(tally, reason, getattr(tally, reason) + before.num_rows - after.num_rows)
+    tally.step(reason, before.num_rows, after.num_rows)
     return after
+
+
+def _count_unreadable(tally: Tally, sections: Sequence[Section]) -> None:
+    """Items or lines of these sections that no row could be made of: read, and reported as unreadable."""
+    unreadable = sum(s.unreadable for s in sections)
+    tally.unreadable += unreadable
+    tally.records += unreadable
 
 
 def _counting(keep: Any, tally: Tally) -> Any:
@@ -284,12 +291,8 @@ def _counting(keep: Any, tally: Tally) -> Any:
 def _reported(archive: OpenedArchive, tallies: list[Tally]) -> Iterator[Any]:
     """The ``load_report`` rows of one table and archive, and an ``unparsed_sections`` row (with a
     warning) for every section whose records gave no row for a known reason."""
-    def key(user: str, parts: list[str]) -> str:
-        names = tuple(str(i) for i in range(len(parts)))
-        columns = {n: pa.array([p], pa.string()) for n, p in zip(names, parts)}
-        return str(row_keys(user, REPORT_TABLE, columns, names, 1)[0].as_py())
-
-    rows = report_rows(archive.user_id, archive.name, archive.sha256, tallies, key)
+    rows = report_rows(archive.user_id, archive.name, archive.sha256, tallies,
+                       lambda user, parts: row_key(user, REPORT_TABLE, *parts))
     if rows:
         yield dlt.mark.with_hints(rows, dlt.mark.make_hints(table_name=REPORT_TABLE, write_disposition=MERGE,
                                                             primary_key="row_key", columns=REPORT_COLUMNS),
@@ -309,9 +312,8 @@ def _reported(archive: OpenedArchive, tallies: list[Tally]) -> Iterator[Any]:
 def _unparsed_rows(archive: OpenedArchive, sections: Sequence[UnparsedSection]) -> list[dict[str, Any]]:
     rows = []
     for section in sections:
-        key = row_keys(archive.user_id, "unparsed_sections",
-                       {"a": pa.array([archive.sha256]), "p": pa.array([section.path])}, ("a", "p"), 1)
-        rows.append({"user_id": archive.user_id, "row_key": key[0].as_py(), "archive": archive.name,
+        key = row_key(archive.user_id, "unparsed_sections", archive.sha256, section.path)
+        rows.append({"user_id": archive.user_id, "row_key": key, "archive": archive.name,
                      "archive_sha256": archive.sha256, "path": section.path, "item_count": section.item_count,
                      "size_bytes": section.size_bytes, "reason": section.reason})
     return rows
@@ -339,8 +341,8 @@ def _export_table(entity: Entity, archive: OpenedArchive) -> tuple[pa.Table | No
     if not sections:
         return None, []
     items = [item for s in sections for item in s.items]
-    unreadable = sum(s.unreadable for s in sections)
-    tally = Tally(entity.table, sections[0].report_path, records=len(items) + unreadable, unreadable=unreadable)
+    tally = Tally(entity.table, sections[0].report_path, records=len(items))
+    _count_unreadable(tally, sections)
     if entity.kind == "profile":
         tally.repeats, items = len(items[1:]), items[:1]
     if not items:

@@ -264,6 +264,14 @@ def row_keys(user_id: str, table: str, columns: dict[str, pa.Array], key: Sequen
     return md5_hex(texts)
 
 
+def row_key(user_id: str, table: str, *values: str) -> str:
+    """The row key of a single row whose natural key is ``values`` (bookkeeping rows: an archive, a
+    section of it, a request): the same key ``row_keys`` gives that row."""
+    names = tuple(str(i) for i in range(len(values)))
+    columns = {name: pa.array([value], pa.string()) for name, value in zip(names, values)}
+    return str(row_keys(user_id, table, columns, names, 1)[0].as_py())
+
+
 def _raw_text(raw: Sequence[Any] | pa.Array, where: pa.Array) -> pa.Array:
     """``str(value)`` of the raw item values at ``where`` (NULL elsewhere)."""
     if isinstance(raw, (pa.Array, pa.ChunkedArray)):
@@ -377,6 +385,7 @@ _malloc_trim = _libc_malloc_trim()
 
 
 _pool: ThreadPoolExecutor | None = None
+_UNREADABLE = threading.Lock()
 _BLOCK_WORKERS = 2
 
 
@@ -479,8 +488,11 @@ def _block_columns(entity: Entity, section: Section, block: bytes, schema: pa.Da
         return gather_arrow(table, entity.columns), table.num_rows
     values = parse_items(block, lazy.label)
     items = [i for i in values if isinstance(i, dict)]
-    if len(items) != len(values):
-        log.warning("%s: %d items are not objects and were skipped", section.path, len(values) - len(items))
+    stray = sum(1 for i in values if i is not None and not isinstance(i, dict))  # null items are empty
+    if stray:
+        log.warning("%s: %d items are not objects and were skipped", section.path, stray)
+        with _UNREADABLE:  # blocks are parsed on worker threads; the load report counts these
+            section.unreadable += stray
     return (gather(items, entity.columns), len(items)) if items else None
 
 
