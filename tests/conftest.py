@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
+from support.db import sql
 from tiktok_portability_source.loader import make_pipeline
 
 
@@ -36,16 +36,10 @@ def new_pipeline(tmp_path: Path) -> Callable[..., object]:
     return make
 
 
-def sql(db_path: Path | str, query: str, *params) -> list[tuple]:
-    """Read the loaded DuckDB file the way an analyst would."""
-    with duckdb.connect(str(db_path), read_only=True) as con:
-        return con.execute(query, params).fetchall()
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Any]:
     """One PostgreSQL for the whole session (started on first use); skipped when none can be had."""
-    from pg_server import REQUIRE_ENV, Unavailable, server
+    from support.pg_server import REQUIRE_ENV, Unavailable, server
 
     try:
         with server() as running:

@@ -3,7 +3,7 @@
 ``TIKTOK_PORTABILITY_CRASH_AT=<point>`` or ``<point>:<n>`` (the n-th time, or after n bytes / jobs,
 depending on the point). The process is killed with SIGKILL on the spot: no ``finally``, no atexit,
 no flush, exactly like a power cut or the OOM killer. Never set in production; the tests in
-``tests/test_crash_matrix.py`` set it for one subprocess and prove the next plain run finishes the job.
+``tests/e2e/test_crash_matrix.py`` set it for one subprocess and prove the next plain run finishes the job.
 
 Points (see the README section "Crash safety"):
 

@@ -929,7 +929,7 @@ def test_tokens_never_logged(env, caplog):
 def test_main_serves_until_interrupted():
     proc = subprocess.Popen(
         [sys.executable, "-m", "tiktok_portability_source.fake.api", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2],
     )
     try:
         line = proc.stdout.readline()

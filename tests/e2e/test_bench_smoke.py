@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench.py"
 
 
 def test_bench_script_prints_the_table_and_the_ratios(tmp_path):

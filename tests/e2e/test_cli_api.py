@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pyarrow.parquet as pq
 import pytest
-from api_support import (
+from support.api_env import (
     ALL_ONGOING,
     ALL_SINGLE,
     ApiEnv,

@@ -17,8 +17,8 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
-from api_support import ALL_ONGOING, database_dump, decoded_files, start_env, stop_env
-from conftest import sql
+from support.api_env import ALL_ONGOING, database_dump, decoded_files, start_env, stop_env
+from support.db import sql
 
 from tiktok_portability_source.api.auth import TokenStore
 from tiktok_portability_source.errors import (

@@ -26,6 +26,8 @@ import duckdb
 import httpx
 import pyarrow.parquet as pq
 
+from support.db import sql
+
 from tiktok_portability_source.api import ApiService
 from tiktok_portability_source.api.config import ApiConfig
 from tiktok_portability_source.fake.api import FakeConfig, FakeTikTok, RunningServer
@@ -209,11 +211,6 @@ def start_env(tmp: Path, config: FakeConfig | None = None, *, sizes: Sizes = SMA
 def stop_env(env: ApiEnv) -> None:
     env.server.shutdown()
     env.fake.close()
-
-
-def sql(db_path: Path | str, query: str, *params: Any) -> list[tuple]:
-    with duckdb.connect(str(db_path), read_only=True) as con:
-        return con.execute(query, params).fetchall()
 
 
 def user_tables(db_path: Path) -> list[str]:

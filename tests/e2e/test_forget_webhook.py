@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from api_support import ALL_SINGLE, ApiEnv, start_env, stop_env
+from support.api_env import ALL_SINGLE, ApiEnv, start_env, stop_env
 
 from tiktok_portability_source import destination
 from tiktok_portability_source.api.webhooks import WebhookReceiver, sign

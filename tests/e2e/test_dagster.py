@@ -13,7 +13,7 @@ import pytest
 dagster = pytest.importorskip("dagster", reason="dagster is not installed (pip install -e '.[dagster]')")
 pytest.importorskip("dagster_dlt", reason="dagster-dlt is not installed (pip install -e '.[dagster]')")
 
-from conftest import sql  # noqa: E402
+from support.db import sql  # noqa: E402
 
 from tiktok_portability_source.api.auth import TokenSet, TokenStore  # noqa: E402
 from tiktok_portability_source.fake.api import FakeConfig, FakeTikTok  # noqa: E402
@@ -23,7 +23,7 @@ from tiktok_portability_source.layouts import DEFAULT_TABLES  # noqa: E402
 from tiktok_portability_source.loader import make_pipeline  # noqa: E402
 from tiktok_portability_source.api.transfers import TransferStore  # noqa: E402
 
-DEFS_FILE = Path(__file__).parents[1] / "pipelines" / "dagster_defs.py"
+DEFS_FILE = Path(__file__).parents[2] / "pipelines" / "dagster_defs.py"
 DATA_TABLES = list(DEFAULT_TABLES)  # autofill is loaded only on opt-in: by default its table does not exist
 UTC = timezone.utc
 OPEN_ID = "dagster-user"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from api_support import ApiEnv, start_env, stop_env
+from support.api_env import ApiEnv, start_env, stop_env
 
 from tiktok_portability_source.api.auth import TokenSet, TokenStore
 from tiktok_portability_source.fake.api import FakeConfig

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from conftest import sql
+from support.db import sql
 
 from tiktok_portability_source.api import scheduling
 from tiktok_portability_source.api import ApiService

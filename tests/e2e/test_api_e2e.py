@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from api_support import ALL_ONGOING, ALL_SINGLE, ApiEnv, database_dump, decoded_files, sql, start_env, stop_env
+from support.api_env import ALL_ONGOING, ALL_SINGLE, ApiEnv, database_dump, decoded_files, sql, start_env, stop_env
 
 from tiktok_portability_source.fake.api import FakeConfig
 from tiktok_portability_source.fake.archives import DEMO_SIZES

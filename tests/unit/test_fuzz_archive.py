@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hostile_archives import DATA, read_all
+from support.hostile import DATA, read_all
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

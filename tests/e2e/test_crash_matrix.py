@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from api_support import ALL_SINGLE, DATASET, SMALL, ApiEnv, RecordingBuilder, stop_env
+from support.api_env import ALL_SINGLE, DATASET, SMALL, ApiEnv, RecordingBuilder, stop_env
 
 from tiktok_portability_source.api import ApiService
 from tiktok_portability_source.api.auth import TokenStore

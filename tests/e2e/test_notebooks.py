@@ -15,7 +15,7 @@ import duckdb
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NAMES = ("followers", "posts", "activity")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import sql
+from support.db import sql
 from tiktok_portability_source.fake.generator import UserHistory
 from tiktok_portability_source.loader import load_archives
 

@@ -18,13 +18,13 @@ if "AIRFLOW_HOME" not in os.environ:
     os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="tiktok-airflow-home-")
     atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], True)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).parents[1] / "pipelines"))  # the DAG bundle
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(Path(__file__).parents[2] / "pipelines"))  # the DAG bundle
 # no Airflow metadata database here: keep dlt from looking every config key up in Airflow Variables
 # (the tests configure everything through env vars, as a deployment may)
 os.environ.setdefault("PROVIDERS__ENABLE_AIRFLOW_SECRETS", "false")
 pytest.importorskip("airflow", reason="Airflow is not installed (optional extra: pip install -e '.[airflow]')")
 
-from conftest import sql  # noqa: E402
+from support.db import sql  # noqa: E402
 
 from tiktok_portability_source.api.auth import TokenSet, TokenStore  # noqa: E402
 from tiktok_portability_source.fake.api import FakeConfig, FakeTikTok  # noqa: E402
@@ -32,7 +32,7 @@ from tiktok_portability_source.fake.archives import HistoryArchiveBuilder  # noq
 from tiktok_portability_source.fake.generator import Sizes  # noqa: E402
 from tiktok_portability_source.layouts import DEFAULT_TABLES  # noqa: E402
 
-DAG_FILE = Path(__file__).parents[1] / "pipelines" / "airflow_dag.py"
+DAG_FILE = Path(__file__).parents[2] / "pipelines" / "airflow_dag.py"
 USERS = ["alice-open-id", "bob.open+id"]
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import dlt
 import pyarrow as pa
 
-from conftest import sql
+from support.db import sql
 from tiktok_portability_source.fake.generator import UserHistory
 from tiktok_portability_source.loader import load_archives
 from tiktok_portability_source.records import KeySet

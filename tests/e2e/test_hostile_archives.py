@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from hostile_archives import (
+from support.hostile import (
     AT,
     DATA,
     Base,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import sql
+from support.db import sql
 from tiktok_portability_source.fake.generator import Sizes, UserHistory
 from tiktok_portability_source.layouts import DEFAULT_TABLES
 from tiktok_portability_source.loader import LoadFailed, load_archives
