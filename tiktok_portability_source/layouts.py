@@ -372,6 +372,10 @@ ENTITIES: tuple[Entity, ...] = (
 )
 
 BY_TABLE: dict[str, Entity] = {e.table: e for e in ENTITIES}
+# every table of user data (ENTITIES), and the two bookkeeping tables each load writes beside them
+DATA_TABLES: tuple[str, ...] = tuple(BY_TABLE)
+UNPARSED_TABLE, ARCHIVES_TABLE = "unparsed_sections", "archives"
+ALL_TABLES: tuple[str, ...] = DATA_TABLES + (UNPARSED_TABLE, ARCHIVES_TABLE)
 # the tables a load fills without any opt-in (autofill is loaded only when the user asks)
 DEFAULT_TABLES: tuple[str, ...] = tuple(e.table for e in ENTITIES if not e.opt_in)
 # tables whose rows are events or records merged on their row key, with no repeat sent in one load

@@ -42,6 +42,25 @@ class ApiConfig:
     max_load_attempts: int = 3  # a downloaded export that fails to load this often is given up (failed)
     forget_on_removal: bool = False  # authorization.removed erases the user's data too (opt-in)
 
+    def __post_init__(self) -> None:
+        """Config values arrive as strings, lists or numbers from toml and env vars: coerce and bound them."""
+        categories = parse_names(self.categories) if isinstance(self.categories, str) else self.categories
+        fixes = {
+            "api_base_url": str(self.api_base_url).rstrip("/"),
+            "token_store": Path(self.token_store).expanduser(),
+            "categories": tuple(categories),
+            "min_interval_seconds": int(self.min_interval_seconds),
+            "keep_archives": bool(self.keep_archives),
+            "strict_permissions": bool(self.strict_permissions),
+            "workers": max(1, int(self.workers)),
+            "rate_limit": max(0, int(self.rate_limit)),
+            "rate_limit_window_seconds": float(self.rate_limit_window_seconds) or 60.0,
+            "max_load_attempts": max(1, int(self.max_load_attempts)),
+            "forget_on_removal": bool(self.forget_on_removal),
+        }
+        for name, value in fixes.items():
+            object.__setattr__(self, name, value)  # frozen: set once, here
+
     @property
     def state_dir(self) -> Path:
         return self.token_store.parent
@@ -76,34 +95,12 @@ def load_api_config(
     max_load_attempts: int | None = dlt.config.value,
     forget_on_removal: bool | None = dlt.config.value,
 ) -> ApiConfig:
-    """Every value is optional here; the command that needs one says which key is missing."""
+    """Every value is optional here; the command that needs one says which key is missing. A key left
+    unset keeps ``ApiConfig``'s default; ``ApiConfig.__post_init__`` normalises what config gave."""
+    given = {key: value for key, value in locals().items() if value is not None and value != ""}
     for secret in (client_secret, access_token, refresh_token):
         register_secret(secret)
-    if isinstance(categories, str):
-        categories = parse_names(categories)
-    defaults = ApiConfig(client_key=None)
-    return ApiConfig(
-        client_key=client_key,
-        client_secret=client_secret,
-        redirect_uri=redirect_uri or defaults.redirect_uri,
-        api_base_url=(api_base_url or defaults.api_base_url).rstrip("/"),
-        authorize_url=authorize_url or defaults.authorize_url,
-        token_store=Path(token_store or defaults.token_store).expanduser(),
-        categories=tuple(categories or defaults.categories),
-        data_format=data_format or defaults.data_format,
-        access_token=access_token,
-        refresh_token=refresh_token,
-        min_interval_seconds=int(min_interval_seconds if min_interval_seconds is not None
-                                 else defaults.min_interval_seconds),
-        keep_archives=bool(keep_archives),
-        strict_permissions=bool(strict_permissions),
-        workers=max(1, int(workers if workers is not None else defaults.workers)),
-        rate_limit=max(0, int(rate_limit if rate_limit is not None else defaults.rate_limit)),
-        rate_limit_window_seconds=float(rate_limit_window_seconds or defaults.rate_limit_window_seconds),
-        max_load_attempts=max(1, int(max_load_attempts if max_load_attempts is not None
-                                     else defaults.max_load_attempts)),
-        forget_on_removal=bool(forget_on_removal),
-    )
+    return ApiConfig(**{"client_key": None, **given})
 
 
 @with_config(sections=("sources", "tiktok_portability"))

@@ -32,7 +32,8 @@ from .. import settings, tiktok_portability
 from .auth import TokenStore
 from ..destination import is_missing_relation
 from ..redaction import redact_every_record
-from ..loader import TABLES, LoadFailed, make_pipeline
+from ..layouts import DATA_TABLES
+from ..loader import LoadFailed, make_pipeline
 from .transfers import DOWNLOADED, IN_FLIGHT, READY, Outcome, StopBefore, Transfer
 
 if TYPE_CHECKING:
@@ -50,7 +51,6 @@ ENV_DATASET = "TIKTOK_PORTABILITY_DATASET"
 ENV_PIPELINES_DIR = "TIKTOK_PORTABILITY_PIPELINES_DIR"
 ENV_USERS = "TIKTOK_PORTABILITY_USERS"  # static list of open_ids, instead of the token store's users
 
-DATA_TABLES = tuple(t for t in TABLES if t not in ("archives", "unparsed_sections"))
 
 
 def pipeline_from_env(*, pipelines_dir: str | os.PathLike[str] | None = None,

@@ -25,6 +25,7 @@ from .auth import OAuthClient, TokenManager, TokenStore, authorize_url, catch_re
 from .client import PortabilityClient
 from .config import ApiConfig
 from ..errors import ConfigMissing, ReauthorizationRequired
+from ..layouts import DATA_TABLES
 from ..loader import finish_pending, load_archives
 from .transfers import DOWNLOADED, Outcome, StopBefore, Syncer, Transfer, TransferStore, utcnow
 from .webhooks import WebhookEvent
@@ -226,7 +227,6 @@ class ApiService:
 
     def _load_many(self, transfers: Sequence[Transfer]) -> dict[str, int]:
         """One dlt run for several users' archives; the new rows of each user, counted in the destination."""
-        from .scheduling import DATA_TABLES
 
         users = [t.open_id for t in transfers]
         before = destination.rows_per_user(self.pipeline, DATA_TABLES, users)
@@ -259,7 +259,7 @@ class ApiService:
     def _load(self, transfer: Transfer) -> int:
         archive = transfer.archive_input()
         result = load_archives(self.pipeline, [archive])
-        return sum(n for t, n in result.added.items() if t not in ("archives", "unparsed_sections"))
+        return sum(n for t, n in result.added.items() if t in DATA_TABLES)
 
     def record_requests(self) -> None:
         """Upsert every transfer into ``export_requests`` (small; one load per sync that changed one)."""
