@@ -147,7 +147,7 @@ def tiktok_portability(
     def unparsed_sections(archive: OpenedArchive) -> Iterator[list[dict[str, Any]]]:
         from .helpers import unparsed_rows
 
-        rows = unparsed_rows(archive, opted_in)
+        rows = unparsed_rows(archive, opted_in, privacy)
         if rows:
             yield rows
 

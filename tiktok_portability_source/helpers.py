@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import destination, history
-from .archive import OpenedArchive, Section, UnparsedSection
+from .archive import OpenedArchive, Section, UnparsedSection, is_group_name
 from .layouts import ENTITIES, EVENT_TABLES, SENTINELS, Entity
 from .privacy import PrivacySettings
 from .reconcile import REPORT_COLUMNS, REPORT_TABLE, Tally, report_rows
@@ -168,9 +168,9 @@ def export_rows(entity: Entity, archive: OpenedArchive) -> Iterator[Any]:
     yield from _reported(archive, tallies)
 
 
-def unparsed_rows(archive: OpenedArchive, opted_in: frozenset[str]) -> list[dict[str, Any]]:
+def unparsed_rows(archive: OpenedArchive, opted_in: frozenset[str], privacy: PrivacySettings) -> list[dict[str, Any]]:
     """The archive's sections no table took, and the sensitive ones held back (counted, never stored)."""
-    return _unparsed_rows(archive, [*archive.unparsed, *_held_back(archive, opted_in)])
+    return _unparsed_rows(archive, [*archive.unparsed, *_held_back(archive, opted_in)], privacy)
 
 
 def archive_row(archive: OpenedArchive) -> dict[str, Any]:
@@ -309,14 +309,29 @@ def _reported(archive: OpenedArchive, tallies: list[Tally]) -> Iterator[Any]:
                                   create_table_variant=True)
 
 
-def _unparsed_rows(archive: OpenedArchive, sections: Sequence[UnparsedSection]) -> list[dict[str, Any]]:
+def _unparsed_rows(archive: OpenedArchive, sections: Sequence[UnparsedSection],
+                   privacy: PrivacySettings | None = None) -> list[dict[str, Any]]:
     rows = []
     for section in sections:
-        key = row_key(archive.user_id, "unparsed_sections", archive.sha256, section.path)
+        path = _shown_path(section, archive, privacy)
+        key = row_key(archive.user_id, "unparsed_sections", archive.sha256, path)
         rows.append({"user_id": archive.user_id, "row_key": key, "archive": archive.name,
-                     "archive_sha256": archive.sha256, "path": section.path, "item_count": section.item_count,
+                     "archive_sha256": archive.sha256, "path": path, "item_count": section.item_count,
                      "size_bytes": section.size_bytes, "reason": section.reason})
     return rows
+
+
+def _shown_path(section: UnparsedSection, archive: OpenedArchive, privacy: PrivacySettings | None) -> str:
+    """A damaged DM thread is named in its row as the ``conversation`` column would name it: through
+    the privacy settings (its pseudonym when pseudonymising), never raw past them."""
+    if section.conversation is None:
+        return section.path
+    name = section.conversation
+    if privacy is not None and privacy.pseudonymize:
+        protect = privacy.protector(archive.owner_username or archive.user_id)
+        if protect is not None:
+            name = protect.pseudonyms(pa.array([name]), pa.array([is_group_name(name)]))[0].as_py()
+    return f"{section.path} (Chat History with {name})"
 
 
 def _held_back(archive: OpenedArchive, opted_in: frozenset[str]) -> list[UnparsedSection]:

@@ -340,3 +340,30 @@ def test_a_secret_is_masked_also_percent_encoded_as_in_a_logged_url():
 def test_every_protected_column_still_exists_in_the_layouts():
     """A column renamed in layouts.py would silently stop being pseudonymised or dropped."""
     assert validate_columns() == []
+
+
+def test_a_damaged_dm_thread_is_named_by_its_pseudonym_in_unparsed_sections_and_nowhere_raw(tmp_path):
+    """A thread whose messages are not a list is recorded in ``unparsed_sections``; its name is a third
+    party's, so the row, the staging copy, the load package and the warning carry only its pseudonym."""
+    import json
+
+    history = UserHistory("user_a", seed=5)
+    export = history.export(tmp_path / "x", at=AT, container="folder")
+    data_file = next(export.path.rglob("user_data_tiktok.json"))
+    data = json.loads(data_file.read_text(encoding="utf-8"))
+    threads = data["Direct Message"]["Direct Messages"]["ChatHistory"]
+    victim = next(k for k in threads if "Group" not in k and threads[k])
+    name = victim.removeprefix("Chat History with ").rstrip(":")
+    threads[victim] = "this thread is damaged"
+    data_file.write_text(json.dumps(data), encoding="utf-8")
+
+    run = ok(load(tmp_path, str(export.path), "--pseudonymize"))
+    rows = sql(tmp_path / "t.duckdb", "SELECT path, reason FROM tiktok.unparsed_sections WHERE path LIKE '%Chat History with%'")
+    assert [r[0].rsplit("(Chat History with ", 1)[1] for r in rows] == [f"{pseudonym(name)})"]
+    assert "expected a list of messages" in rows[0][1]
+    assert leaks(everything(tmp_path, "t", run), {name}) == []
+
+    # without pseudonymisation the user's own database may name the thread as the export does
+    ok(load(tmp_path, str(export.path), db="plain", key=None))
+    assert sql(tmp_path / "plain.duckdb", "SELECT COUNT(*) FROM tiktok.unparsed_sections "
+                                         "WHERE path LIKE ?", f"%(Chat History with {name})")[0][0] == 1

@@ -44,6 +44,9 @@ class UnparsedSection:
     item_count: int
     size_bytes: int
     reason: str = NO_TABLE
+    # a DM thread's raw name: a third party's, so it stays out of ``path`` (and so out of every log line);
+    # only the privacy layer shows it, pseudonymised when the settings ask for that
+    conversation: str | None = None
 
 
 @dataclass

@@ -126,20 +126,23 @@ def _kind(value: Any) -> str:
     return "an object"
 
 
-def _skip(damaged: dict[str, UnparsedSection], path: str, value: Any, reason: str) -> list[Section]:
+def _skip(damaged: dict[str, UnparsedSection], path: str, value: Any, reason: str,
+          conversation: str | None = None) -> list[Section]:
     """Record a section whose shape is wrong (it loads no rows) and load the rest of the archive."""
     log.warning("%s: %s; section skipped", path, reason)
-    damaged.setdefault(path, UnparsedSection(path, _count_items(value) or 1, _json_size(value), reason))
+    damaged.setdefault(path, UnparsedSection(path, _count_items(value) or 1, _json_size(value), reason,
+                                             conversation))
     return []
 
 
 def _object_items(items: list[Any], damaged: dict[str, UnparsedSection], path: str,
-                  list_key: str) -> list[dict[str, Any]] | None:
+                  list_key: str, conversation: str | None = None) -> list[dict[str, Any]] | None:
     """The items of a list of records. The first item decides, as it does for a big list read later
     (only its first item is looked at up front): not an object (nor null) → the section is skipped and
     recorded in ``damaged`` (None); otherwise stray non-object items are dropped with a warning."""
     if items and items[0] is not None and not isinstance(items[0], dict):
-        _skip(damaged, path, items, f"the items of {list_key} are not objects (the first is {_kind(items[0])})")
+        _skip(damaged, path, items, f"the items of {list_key} are not objects (the first is {_kind(items[0])})",
+              conversation)
         return None
     objects = [i for i in items if isinstance(i, dict)]
     stray = sum(1 for i in items if i is not None and not isinstance(i, dict))  # null items are empty
@@ -276,25 +279,25 @@ def _thread_sections(entity: Entity, threads: dict[str, Any], path: str,
                      damaged: dict[str, UnparsedSection]) -> list[Section]:
     """One section per DM thread; a thread that is not a list of messages is skipped on its own."""
     out = []
-    for key, items in threads.items():
-        where = f"{path} › {key}"
+    for number, (key, items) in enumerate(threads.items(), start=1):
+        name = thread_name(key)
+        where = f"{path} › thread {number}"  # by position: the thread's name is a third party's
         unreadable = 0
         if _is_empty(items):
             continue
         if isinstance(items, LazyList):
             if items.first_char not in (b"{", b"n"):
-                _skip(damaged, where, items, "the messages of the thread are not objects")
+                _skip(damaged, where, items, "the messages of the thread are not objects", name)
                 continue
         elif not isinstance(items, list):
-            _skip(damaged, where, items, f"the thread is {_kind(items)}, expected a list of messages")
+            _skip(damaged, where, items, f"the thread is {_kind(items)}, expected a list of messages", name)
             continue
         else:
             raw_items = items
-            items = _object_items(items, damaged, where, "the thread")
+            items = _object_items(items, damaged, where, "the thread", name)
             if items is None:
                 continue
             unreadable = sum(1 for i in raw_items if i is not None and not isinstance(i, dict))
-        name = thread_name(key)
         out.append(Section(entity, where, items, {"conversation": name, "is_group": is_group_name(name)},
                            unreadable=unreadable, report_as=path))
     return out
