@@ -219,8 +219,8 @@ SKIPPED = [
     Skipped("top section is a list", _set("Comment", value=["x"]), "comments", "Comment",
             "expected an object, found a list"),
     Skipped("thread is a string", _set("Direct Message", "Direct Messages", "ChatHistory",
-                                       value=lambda threads: {**threads, "Chat History with user_zz:": "oops"}),
-            "direct_messages", "Direct Message › Direct Messages › Chat History with user_zz:",
+                                       value=lambda threads: {"Chat History with user_zz:": "oops", **threads}),
+            "direct_messages", "Direct Message › Direct Messages › thread 1 (Chat History with user_zz)",
             "the thread is a string, expected a list of messages", None),
     Skipped("profile map is a list", _set("Profile", "Profile Info", "ProfileMap", value=lambda p: [p]), "profile",
             "Profile › Profile Info", "ProfileMap is a list, expected an object"),
@@ -268,7 +268,10 @@ def test_a_damaged_section_is_skipped_and_reported_and_the_rest_loads(skipped_lo
     assert counts.get(case.table, 0) == kept
     if case.path:
         assert case.path in unparsed and case.reason in unparsed[case.path][0], unparsed.get(case.path)
-        assert f"{case.path}: " in proc.stderr  # the warning names the section
+        logged, _, thread = case.path.partition(" (Chat History with ")
+        assert f"{logged}: " in proc.stderr  # the warning names the section (a DM thread by its position)
+        if thread:  # ...and never the third party the thread is with
+            assert thread.rstrip(")") not in proc.stderr
     else:  # stray items are dropped with a warning, the section is not skipped
         assert not [p for p in unparsed if "Favorite Effects" in p] and "2 items are not objects" in proc.stderr
     # every undamaged table has all its rows
