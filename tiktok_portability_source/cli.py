@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import settings
-from .errors import TikTokError
+from .errors import PortabilityError, explain, one_line
 from .redaction import install_redaction
 from .loader import LoadFailed, LoadResult, load_archives, make_pipeline
 from .privacy import ENV_PREFIX, PrivacyError
@@ -108,11 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
     fake.add_argument("--user", action="append", dest="users", metavar="OPEN_ID")
     fake.add_argument("--ready-after-polls", type=int, default=1)
 
+    aside = sub.add_parser("quarantine", help="list, or delete, load packages set aside after failing at the destination")
+    drop = aside.add_mutually_exclusive_group()
+    drop.add_argument("--drop", metavar="LOAD_ID", help="delete this set-aside package (it holds rows of personal data)")
+    drop.add_argument("--drop-all", action="store_true", help="delete every set-aside package")
+    _common(aside)
+
     hook = sub.add_parser("webhook", help="receive TikTok webhooks (download ready, authorization removed)")
     hook.add_argument("--port", type=int, default=8090)
     hook.add_argument("--host", default="127.0.0.1")
     _api_options(hook)
     _common(hook)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure, and dlt's own log")
+    for command in sub.choices.values():  # also after the command's name, where users put it
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -329,8 +338,8 @@ def cmd_webhook(args: argparse.Namespace) -> int:
 
     service = _service(args)
     receiver = WebhookReceiver(require(service.config.client_secret, "client_secret"), service.handle_webhook)
-    server = serve_webhooks(args.host, args.port, receiver)
-    print(f"receiving webhooks on {server.url}; Ctrl-C to stop", flush=True)
+    server = serve_webhooks(args.host, args.port, receiver)  # Starlette on uvicorn, with timeouts and limits
+    print(f"receiving webhooks on {server.url} (POST / or /webhook; GET /healthz); Ctrl-C to stop", flush=True)
     try:
         while True:
             time.sleep(0.5)
@@ -342,8 +351,26 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from . import quarantine
+
+    pipeline = _pipeline(args)
+    if args.drop or args.drop_all:
+        dropped = quarantine.drop(pipeline, args.drop)
+        if args.drop and not dropped:
+            raise LoadFailed(f"no set-aside package {args.drop}; `tiktok-portability quarantine` lists them")
+        print(f"deleted {dropped} set-aside load package(s)")
+        return 0
+    items = quarantine.listed(pipeline)
+    for item in items:
+        print(f"{item.load_id}: {item.reason} ({item.path})")
+    if not items:
+        print("no load package is set aside")
+    return 0
+
+
 HANDLERS = {"load": cmd_load, "demo": cmd_demo, "auth": cmd_auth, "sync": cmd_sync, "status": cmd_status,
-            "forget": cmd_forget, "fake-api": cmd_fake_api, "webhook": cmd_webhook}
+            "forget": cmd_forget, "fake-api": cmd_fake_api, "quarantine": cmd_quarantine, "webhook": cmd_webhook}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -353,15 +380,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("dlt", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     install_redaction()
+    # dlt logs a failed job's traceback itself: the one line below says it, --debug shows it
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING" if args.debug else "CRITICAL")
     try:
         with _privacy_env(args):
             return HANDLERS[args.command](args)
-    except (LoadFailed, TikTokError, PrivacyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except PortabilityError as exc:
+        if args.debug:
+            raise
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; run the same command again to finish", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - one line, not a traceback (unless --debug)
+        if args.debug:
+            raise
+        print(f"error: {explain(exc)}", file=sys.stderr)
+        return 2
 
 
 def run() -> None:

@@ -5,7 +5,7 @@ wrong and what to do.
     ├── ConfigError            configuration that cannot work
     │   └── ConfigMissing      a required key is not set (also a TikTokError: API mode cannot start)
     ├── ArchiveError           an export that cannot be read (names the file, section or field)
-    ├── LoadFailed             a load that did not complete (nothing of it was committed)
+    ├── LoadFailed             a load that did not complete (says what was kept and what to do)
     ├── PrivacyError           privacy settings that cannot be honoured (also a ValueError)
     └── TikTokError            the API and OAuth: APIError (by error code), OAuthError,
                                ReauthorizationRequired, TransportError, DownloadError, WebhookError…
@@ -18,6 +18,8 @@ every error code in ``docs/tiktok-api.md`` §2.6 and §5 maps to a class. Their 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Any, Mapping
 
 from .redaction import (  # noqa: F401  (re-exported: the redaction helpers lived here before)
@@ -37,6 +39,32 @@ from .redaction import _clean
 def one_line(exc: BaseException) -> str:
     """An exception's message on one line (for error messages that must stay one line)."""
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+_DUCKDB_LOCK = re.compile(r'Could not set lock on file "(?P<file>[^"]+)": Conflicting lock is held in '
+                          r'(?P<program>.+?) \(PID (?P<pid>\d+)\)')
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def explain(exc: BaseException) -> str:
+    """One line for a failure no code of ours anticipated: the root cause, and what to do when we
+    know it (a DuckDB file another process holds); the CLI prints it instead of a traceback."""
+    chain = list(_causes(exc))
+    for cause in chain:
+        found = _DUCKDB_LOCK.search(str(cause))
+        if found:
+            return (f"{found['file']} is in use by another process ({found['program']}, PID {found['pid']}): "
+                    "wait for that load to finish, or close its connection (a notebook's too), then run again")
+    root = chain[-1]
+    return f"{type(root).__name__}: {one_line(root)}; run again with --debug for the details"
 
 
 class PortabilityError(Exception):

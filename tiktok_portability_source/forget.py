@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dlt
 
-from . import destination, tiktok_portability
+from . import destination, quarantine, tiktok_portability
 from .api.auth import TokenStore
 from .api.transfers import TransferStore, archive_folder
 
@@ -21,11 +21,13 @@ class ForgetReport:
     archives: int = 0
     states: int = 0
     packages: int = 0
+    set_aside: int = 0
 
     def lines(self) -> list[str]:
         out = [f"{table}: {n} rows deleted" for table, n in sorted(self.rows.items()) if n]
         out.append(f"earlier dlt state versions: {self.states} deleted")
         out.append(f"dlt load packages kept locally: {self.packages} deleted")
+        out.append(f"load packages set aside after failing: {self.set_aside} deleted")
         out.append(f"tokens: {'deleted' if self.tokens else 'none stored'}")
         out.append(f"transfer records: {self.transfers} deleted")
         out.append(f"downloaded archives: {self.archives} deleted")
@@ -42,6 +44,7 @@ def forget_user(pipeline: dlt.Pipeline, user_id: str, *, tokens: TokenStore | No
     report.rows = destination.delete_user_rows(pipeline, user_id)
     report.states = _drop_earlier_states(pipeline)
     report.packages = _drop_loaded_packages(pipeline)
+    report.set_aside = quarantine.drop(pipeline)  # rows of whoever was in them: all go, the archives reload
     if tokens is not None:
         report.tokens = tokens.delete(user_id)
     if transfers is not None:

@@ -8,10 +8,11 @@ only downloads archives.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -22,6 +23,7 @@ import pyarrow.compute as pc
 
 from . import destination, history
 from .archive import OpenedArchive, Section, UnparsedSection, is_group_name
+from .errors import ArchiveError
 from .layouts import ENTITIES, EVENT_TABLES, SENTINELS, Entity
 from .privacy import PrivacySettings
 from .reconcile import REPORT_COLUMNS, REPORT_TABLE, Tally, report_rows
@@ -84,6 +86,23 @@ class LoadState:
         return found is not None and table not in found
 
 
+def _naming_the_archive(rows: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    """An ``ArchiveError`` raised while reading rows (a value too large, say) names the archive too."""
+
+    @functools.wraps(rows)
+    def named(*args: Any) -> Iterator[Any]:
+        archive: OpenedArchive = args[-1]
+        try:
+            yield from rows(*args)
+        except ArchiveError as exc:
+            if str(exc).startswith(archive.name):
+                raise
+            raise ArchiveError(f"{archive.name}: {exc}") from exc
+
+    return named
+
+
+@_naming_the_archive
 def event_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iterator[Any]:
     """An event table's rows of one archive in arrow batches, then its load report.
 
@@ -131,6 +150,7 @@ def event_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iter
     log.debug("%s: %d rows of %s to %s", archive.name, sent, entity.table, "append" if append else "merge")
 
 
+@_naming_the_archive
 def snapshot_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iterator[Any]:
     """The whole follower (or following) list of the user as of this archive, with its history folded
     in, then the load report. An export without the list says nothing about (un)follows: no rows."""
@@ -160,6 +180,7 @@ def snapshot_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> I
     yield from _reported(archive, [tally])
 
 
+@_naming_the_archive
 def export_rows(entity: Entity, archive: OpenedArchive) -> Iterator[Any]:
     """A per-export table's rows (profile, counters: one; settings: one per key), then the report."""
     table, tallies = _export_table(entity, archive)

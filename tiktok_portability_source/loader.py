@@ -15,7 +15,7 @@ from dlt.common.runtime.collector_base import Collector
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from . import destination, settings
+from . import destination, quarantine, settings
 from . import tiktok_portability
 from .errors import ArchiveError, LoadFailed, PrivacyError
 from .crash import CRASH_ENV, crash_point
@@ -114,6 +114,11 @@ def _root_cause(exc: BaseException) -> BaseException:
     return seen
 
 
+def _one_line_cause(exc: BaseException) -> str:
+    cause = _root_cause(exc)
+    return f"{type(cause).__name__}: {(str(cause).splitlines() or [''])[0]}"
+
+
 def finish_pending(pipeline: dlt.Pipeline) -> bool:
     """Normalize and load what a killed run left behind (extracted or normalized packages); True if any.
 
@@ -127,9 +132,13 @@ def finish_pending(pipeline: dlt.Pipeline) -> bool:
     if not extracted and not normalized:
         return False
     log.warning("finishing %d load package(s) an interrupted run left behind", len(extracted) + len(normalized))
-    if extracted:
-        pipeline.normalize()
-    pipeline.load().raise_on_failed_jobs()
+    try:
+        if extracted:
+            pipeline.normalize()
+        pipeline.load().raise_on_failed_jobs()
+    except Exception as exc:  # noqa: BLE001 - whatever it is, it must not block the loads after it
+        quarantine.set_aside(pipeline, _one_line_cause(exc))
+        return True
     repaired = destination.remove_repeated_rows(pipeline, EVENT_TABLES)
     if repaired:
         log.warning("removed rows written twice by the interrupted load: %s", repaired)
@@ -178,12 +187,13 @@ def _load_archives(pipeline: dlt.Pipeline, archives: Sequence[Any], *, user_id: 
     except PipelineStepFailed as exc:
         cause = _root_cause(exc)
         if isinstance(cause, (ArchiveError, PrivacyError)):  # already say what to do
-            raise LoadFailed(str(cause)) from None
+            raise LoadFailed(str(cause)) from exc
         hint = ""
         if exc.step == "load":
-            hint = (f"; fix the destination and run again, or drop the pending package with "
-                    f"`dlt pipeline {pipeline.pipeline_name} abort-packages`")
-        raise LoadFailed(f"{exc.step} step failed: {type(cause).__name__}: {str(cause).splitlines()[0]}{hint}") from None
+            aside = quarantine.set_aside(pipeline, _one_line_cause(exc))
+            hint = ("; nothing was lost: the same command loads the archive again once the cause is fixed"
+                    + "".join(f"; its failed package was set aside in {item.path}" for item in aside))
+        raise LoadFailed(f"{exc.step} step failed: {_one_line_cause(exc)}{hint}") from exc
     finally:
         pipeline.collector = collector
     after = destination.table_counts(pipeline, TABLES)

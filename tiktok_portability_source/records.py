@@ -23,8 +23,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import settings
 from .archive import LazyList, Section
 from .archive.jsonstream import first_item_schema, parse_items, read_block
+from .errors import ArchiveError
 from .layouts import SENTINELS, Column, Entity, norm_key
 
 # a privacy transform (``privacy.Protector``): columns -> (columns to store, columns to key on)
@@ -185,6 +187,7 @@ def typed_columns(entity: Entity, raw: dict[str, Sequence[Any] | pa.Array]) -> d
     out: dict[str, pa.Array] = {}
     for column in entity.columns:
         text = clean_text(to_text_array(raw[column.name]))
+        _check_value_sizes(entity, column, text)
         if column.kind == "text":
             out[column.name] = text
             continue
@@ -207,6 +210,19 @@ def typed_columns(entity: Entity, raw: dict[str, Sequence[Any] | pa.Array]) -> d
         lines = pc.add(pc.cast(pc.count_substring(out[source], "\n"), pa.int64()), 1)
         out[target] = pc.if_else(pc.is_valid(out[source]), lines, pa.scalar(None, pa.int64()))
     return out
+
+
+def _check_value_sizes(entity: Entity, column: Column, text: pa.Array) -> None:
+    """Refuse the archive over one value larger than ``settings.MAX_VALUE_BYTES``: before anything is
+    written, rather than in the middle of the destination's load jobs."""
+    if len(text) == 0 or text.null_count == len(text):
+        return
+    longest = pc.max(pc.binary_length(text)).as_py() or 0
+    if longest > settings.MAX_VALUE_BYTES:
+        raise ArchiveError(
+            f"{entity.table}.{column.name} holds a value of {longest:,} bytes, over the limit of "
+            f"{settings.MAX_VALUE_BYTES:,} (TIKTOK_PORTABILITY_MAX_VALUE_BYTES): the export looks damaged; "
+            f"nothing of it was loaded")
 
 
 def key_text(array: pa.Array) -> pa.Array:

@@ -70,6 +70,9 @@ MAX_TOTAL_BYTES = _limit("MAX_TOTAL_BYTES", 4 * 1024**3)  # all members of a ZIP
 MAX_COMPRESSION_RATIO = _limit("MAX_COMPRESSION_RATIO", 200)  # uncompressed / compressed, per member
 COMPRESSION_RATIO_MIN_BYTES = 1024**2  # the ratio is checked for members larger than this
 MAX_MEMBERS = _limit("MAX_MEMBERS", 20_000)  # entries in a ZIP (or files in a folder)
+# one value (a bio, a comment, a message): TikTok's longest are a few KB. A bigger one would fail its
+# table's load job at the destination, after the other tables' jobs committed: refused up front instead
+MAX_VALUE_BYTES = _limit("MAX_VALUE_BYTES", 1024**2)
 
 TOKEN_REFRESH_MARGIN_SECONDS = 300
 WEBHOOK_TOLERANCE_SECONDS = 300
@@ -83,6 +86,9 @@ BATCH_ROWS = 200_000
 # JSON arrays larger than this are not parsed with the rest of the document but streamed to their
 # table in batches (archive/jsonstream.py); smaller ones are parsed up front like the rest
 JSON_INLINE_BYTES = 4 * 1024**2
+# JSON nested deeper than this is refused, wherever it sits (also inside a big list that is only
+# counted): orjson's own limit, which the reader relies on rather than checking depth itself
+JSON_MAX_DEPTH = 1024
 # settings of the default DuckDB destination. A load appends, or merges without deduplicating
 # windows, which DuckDB streams or spills within a small memory limit: more would only grow its
 # cache of the blocks a load writes (and so the process's memory with the archive's size). Two
