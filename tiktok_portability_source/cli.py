@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import settings
-from .errors import PortabilityError, explain, one_line
+from .errors import PortabilityError, UnknownUser, explain, one_line
 from .redaction import install_redaction
 from .loader import LoadFailed, LoadResult, load_archives, make_pipeline
 from .privacy import ENV_PREFIX, PrivacyError
@@ -317,6 +317,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
     service = _service(args)
     report = forget_user(service.pipeline, args.user_id, tokens=service.store, transfers=service.transfers,
                          archive_dir=service.config.archive_dir)
+    if not report.found:
+        raise UnknownUser(f"no row, token, transfer or archive of user {args.user_id!r} here: check the id "
+                          "(the user_id column; `tiktok-portability status` lists API users)")
     print(f"forgot {args.user_id}:")
     for line in report.lines():
         print(f"  {line}")

@@ -103,25 +103,89 @@ def user_tables(pipeline: dlt.Pipeline) -> list[str]:
 
 def delete_user_rows(pipeline: dlt.Pipeline, user_id: str) -> dict[str, int]:
     """Delete every row of one user from every table of the dataset that has a ``user_id`` column
-    (a table the schema knows but no load has created yet is skipped)."""
+    (a table the schema knows but no load has created yet is skipped), and from its copy in the
+    staging dataset, where a merge leaves the rows it merged (counted under ``<table> (staging)``)."""
     removed: dict[str, int] = {}
     tables = user_tables(pipeline)
     if not tables:
         return removed
     with pipeline.sql_client() as client:
-        for table in tables:
-            qualified = client.make_qualified_table_name(table)
-            try:
-                with client.execute_query(f"SELECT COUNT(*) FROM {qualified} WHERE user_id = %s", user_id) as cursor:
-                    count = int(cursor.fetchall()[0][0])
-            except Exception as exc:
-                if is_missing_relation(exc):
-                    continue
-                raise
-            if count:
-                client.execute_sql(f"DELETE FROM {qualified} WHERE user_id = %s", user_id)
-            removed[table] = count
+        _delete_rows(client, tables, user_id, removed, "")
+        with client.with_staging_dataset():
+            _delete_rows(client, tables, user_id, removed, " (staging)")
     return removed
+
+
+def _delete_rows(client: Any, tables: Sequence[str], user_id: str, removed: dict[str, int], label: str) -> None:
+    for table in tables:
+        qualified = client.make_qualified_table_name(table)
+        try:
+            with client.execute_query(f"SELECT COUNT(*) FROM {qualified} WHERE user_id = %s", user_id) as cursor:
+                count = int(cursor.fetchall()[0][0])
+        except Exception as exc:
+            if is_missing_relation(exc):
+                continue
+            raise
+        if count:
+            client.execute_sql(f"DELETE FROM {qualified} WHERE user_id = %s", user_id)
+        removed[table + label] = count
+
+
+def rewrite_storage(pipeline: dlt.Pipeline) -> str:
+    """Leave no byte of deleted rows in the database's files; what was done, for ``forget``'s report.
+
+    A DELETE only marks rows free: DuckDB keeps their bytes in free blocks of the file, PostgreSQL in
+    dead tuples. DuckDB: the database is copied into a fresh file that replaces the old one.
+    PostgreSQL: ``VACUUM FULL`` rewrites each table of the dataset (and its staging copy)."""
+    name = pipeline.destination.destination_name
+    if name == "duckdb":
+        return _rewrite_duckdb(pipeline)
+    if name == "postgres":
+        tables = user_tables(pipeline)
+        with pipeline.sql_client() as client:
+            connection = client.native_connection
+            connection.commit()
+            connection.autocommit = True  # VACUUM cannot run inside a transaction
+            try:
+                for staging in (False, True):
+                    scope = client.with_staging_dataset() if staging else contextlib.nullcontext()
+                    with scope:
+                        for table in tables:
+                            try:
+                                client.execute_sql(f"VACUUM FULL {client.make_qualified_table_name(table)}")
+                            except Exception as exc:
+                                if not is_missing_relation(exc):
+                                    raise
+            finally:
+                connection.autocommit = False
+        return f"VACUUM FULL of {len(tables)} tables"
+    return f"left to {name}: deleted rows stay in its storage as long as its retention (time travel) keeps them"
+
+
+def _rewrite_duckdb(pipeline: dlt.Pipeline) -> str:
+    import os
+    from pathlib import Path
+
+    import duckdb
+
+    path = Path(pipeline.destination_client().config.credentials.database)  # type: ignore[attr-defined]
+    if not path.exists():
+        return "no database file"
+    fresh = path.with_name(path.name + ".rewrite")
+    fresh.unlink(missing_ok=True)
+    with duckdb.connect(":memory:") as con:
+        def quoted(p: Path) -> str:  # ATTACH takes no parameters
+            return "'" + str(p).replace("'", "''") + "'"
+
+        con.execute(f"ATTACH {quoted(path)} AS old (READ_ONLY)")
+        con.execute(f"ATTACH {quoted(fresh)} AS fresh")
+        con.execute("COPY FROM DATABASE old TO fresh")
+        con.execute("DETACH fresh")
+        con.execute("DETACH old")
+    os.chmod(fresh, path.stat().st_mode & 0o777)
+    os.replace(fresh, path)
+    Path(str(path) + ".wal").unlink(missing_ok=True)
+    return f"{path.name} rewritten into a fresh file"
 
 
 def rows_per_user(pipeline: dlt.Pipeline, tables: Iterable[str], user_ids: Iterable[str]) -> dict[str, int]:

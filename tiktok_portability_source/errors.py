@@ -7,6 +7,7 @@ wrong and what to do.
     ├── ArchiveError           an export that cannot be read (names the file, section or field)
     ├── LoadFailed             a load that did not complete (says what was kept and what to do)
     ├── PrivacyError           privacy settings that cannot be honoured (also a ValueError)
+    ├── UnknownUser            a user id that names no one here
     └── TikTokError            the API and OAuth: APIError (by error code), OAuthError,
                                ReauthorizationRequired, TransportError, DownloadError, WebhookError…
 
@@ -81,6 +82,10 @@ class ArchiveError(PortabilityError):
 
 class LoadFailed(PortabilityError):
     """A load that did not complete; the message is one line saying why and what to do."""
+
+
+class UnknownUser(PortabilityError):
+    """A user id that names no one here (``forget`` of a typo)."""
 
 
 class PrivacyError(PortabilityError, ValueError):

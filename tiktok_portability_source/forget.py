@@ -22,9 +22,16 @@ class ForgetReport:
     states: int = 0
     packages: int = 0
     set_aside: int = 0
+    storage: str = ""
+
+    @property
+    def found(self) -> bool:
+        """Whether anything of the user was there (an id with a typo finds nothing)."""
+        return bool(any(self.rows.values()) or self.tokens or self.transfers or self.archives)
 
     def lines(self) -> list[str]:
         out = [f"{table}: {n} rows deleted" for table, n in sorted(self.rows.items()) if n]
+        out.append(f"database storage: {self.storage}")
         out.append(f"earlier dlt state versions: {self.states} deleted")
         out.append(f"dlt load packages kept locally: {self.packages} deleted")
         out.append(f"load packages set aside after failing: {self.set_aside} deleted")
@@ -43,6 +50,7 @@ def forget_user(pipeline: dlt.Pipeline, user_id: str, *, tokens: TokenStore | No
     pipeline.run(tiktok_portability(archives=[], forget_user_id=user_id))
     report.rows = destination.delete_user_rows(pipeline, user_id)
     report.states = _drop_earlier_states(pipeline)
+    report.storage = destination.rewrite_storage(pipeline)  # last: the deletes above leave free bytes
     report.packages = _drop_loaded_packages(pipeline)
     report.set_aside = quarantine.drop(pipeline)  # rows of whoever was in them: all go, the archives reload
     if tokens is not None:

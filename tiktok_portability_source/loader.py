@@ -59,6 +59,10 @@ def make_pipeline(
     # the parquet files between extract and load live a few seconds on local disk: compressing them
     # costs more CPU than it saves
     os.environ.setdefault("DATA_WRITER__COMPRESSION", "none")
+    # a loaded package's job files are the rows, personal data included: gone once loaded; and the
+    # staging copies a merge leaves in <dataset>_staging are emptied after each load
+    os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
+    os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
     if destination_name and destination_name != "duckdb":
         dest: Any = destination_name
     else:
@@ -70,8 +74,10 @@ def make_pipeline(
         # DuckDB caches every block a load writes up to its memory limit (80% of RAM by default):
         # the cache, not the data, would set the peak memory of big loads
         dest = dlt.destinations.duckdb(DuckDbCredentials(str(db_file), global_config=dict(settings.DUCKDB_CONFIG)))
-    return dlt.pipeline(pipeline_name=pipeline_name, destination=dest, dataset_name=dataset,
-                        pipelines_dir=str(pipelines_dir) if pipelines_dir else None)
+    pipeline = dlt.pipeline(pipeline_name=pipeline_name, destination=dest, dataset_name=dataset,
+                            pipelines_dir=str(pipelines_dir) if pipelines_dir else None)
+    os.chmod(pipeline.working_dir, 0o700)  # its packages hold rows between extract and load: owner only
+    return pipeline
 
 
 class _CrashCollector(Collector):
