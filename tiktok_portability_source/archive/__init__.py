@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from .. import settings
 from ..errors import ArchiveError
 from ..layouts import JSON_NAMES
-from .containers import _Container, _FolderContainer, _ZipContainer, file_sha256
+from .containers import _Container, _FolderContainer, _ZipContainer, file_or_folder, file_sha256, open_regular
 from .jsonstream import _UTF16_BOMS, LazyList, _Hashing, parse_items
 from .model import NO_TABLE, OpenedArchive, Section, UnparsedSection
 from .sections import _from_json_stream, is_group_name, thread_name
@@ -34,10 +34,10 @@ def open_archive(path: str | os.PathLike[str], *, user_id: str | None = None,
     path = Path(path)
     if not path.exists():
         raise ArchiveError(f"{path}: no such file or folder")
-    if path.is_dir():
+    if file_or_folder(path):  # a FIFO or a device (e.g. a link to /dev/zero) is refused: it could block or never end
         archive = _open_container(_FolderContainer(path))
     else:
-        with path.open("rb") as handle:
+        with open_regular(path, path.name) as handle:
             head = handle.read(4)
         if head == settings.ZIP_MAGIC:
             archive = _open_container(_ZipContainer(path))
