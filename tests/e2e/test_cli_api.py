@@ -28,6 +28,7 @@ from support.api_env import (
 )
 
 from tiktok_portability_source import ArchiveInput
+from tiktok_portability_source.layouts import DEFAULT_TABLES
 from tiktok_portability_source.loader import load_archives
 
 
@@ -187,6 +188,8 @@ def test_forget_erases_a_user_everywhere_and_a_reload_brings_the_rows_back(env: 
     assert reported.pop("downloaded archives") == "1 deleted"
     assert int(reported.pop("earlier dlt state versions").split()[0]) >= 1
     assert int(reported.pop("dlt load packages kept locally").split()[0]) >= 1
+    assert reported.pop("load packages set aside after failing") == "0 deleted"
+    assert reported.pop("database storage") == "api.duckdb rewritten into a fresh file"
     assert reported == {}
 
     assert env.counts(gone) == dict.fromkeys(tables, 0)
@@ -202,3 +205,59 @@ def test_forget_erases_a_user_everywhere_and_a_reload_brings_the_rows_back(env: 
     assert result.added["watch_history"] == before["watch_history"]
     assert env.counts(gone) == {**before, "export_requests": 0}
     assert env.counts(kept) == kept_before
+
+
+def _poison(archive: Path, size: int) -> None:
+    """Rewrite a served ZIP so that its profile bio is ``size`` bytes long."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(archive) as z:
+        members = {info: z.read(info) for info in z.infolist()}
+
+    def set_bio(node) -> bool:
+        if isinstance(node, dict):
+            if "bioDescription" in node:
+                node["bioDescription"] = "b" * size
+                return True
+            return any(set_bio(v) for v in node.values())
+        return False
+
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as z:  # stored: no expansion-ratio refusal
+        for info, data in members.items():
+            if info.filename.endswith(".json"):
+                document = json.loads(data)
+                assert set_bio(document)
+                data = json.dumps(document).encode()
+            z.writestr(info.filename, data)
+
+
+def test_a_poisoned_export_fails_only_its_user_and_every_sync_ends_in_outcome_lines(env: ApiEnv):
+    """An export whose load job the destination refuses (a 120 MB bio, under a raised value limit but
+    over DuckDB's memory limit) costs its own user their attempts, never another user's load."""
+    service = env.service()
+    env.authorize(service, "poisoned", ALL_SINGLE)
+    env.authorize(service, "good", ALL_SINGLE)
+    serve = env.fake.archive_builder
+
+    def poisoned_for_one(open_id, categories, data_format):
+        path = serve(open_id, categories, data_format)
+        if open_id == "poisoned":
+            _poison(path, 120 * 1024**2)
+        return path
+
+    env.fake.archive_builder = poisoned_for_one
+    raised = {"TIKTOK_PORTABILITY_MAX_VALUE_BYTES": str(1024**3)}
+    runs = [env.cli("sync", "--wait", env=raised, timeout=600) for _ in range(3)]
+    for run in runs:
+        assert run.returncode == 1, run.stdout + run.stderr[-3000:]  # a user needs attention, not a crash
+        assert "Traceback" not in run.stderr, run.stderr[-3000:]
+        assert "poisoned" in run.stdout
+    states = {t["open_id"]: t["state"] for t in env.transfers()}
+    assert states == {"good": "loaded", "poisoned": "failed"}
+    good = env.counts("good")
+    assert {t: good.get(t, 0) for t in DEFAULT_TABLES} == {t: env.builder.expected("good").get(t, 0)
+                                                          for t in DEFAULT_TABLES}
+    assert env.count("watch_history", "poisoned") == 0 or env.count("profile", "poisoned") == 0
+    listed = env.cli("quarantine", api=False)
+    assert listed.returncode == 0 and "OutOfMemoryException" in listed.stdout, listed.stdout + listed.stderr
