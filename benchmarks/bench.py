@@ -122,7 +122,8 @@ def make_archive(cache: Path, name: str, watch: int, *, likes: int | None = None
     # sections, other expected counts) is never reused
     from tiktok_portability_source.fake import generator
 
-    version = hashlib.sha1(Path(generator.__file__).read_bytes()).hexdigest()[:8]
+    sources = sorted(Path(generator.__file__).parent.glob("*.py"))  # the whole generator package
+    version = hashlib.sha1(b"".join(p.read_bytes() for p in sources)).hexdigest()[:8]
     folder = cache / f"{name}-w{watch}-l{likes}-s{scale}-{at:%Y%m%dT%H%M%S}-g{version}"
     meta = folder / "meta.json"
     if meta.exists():

@@ -34,7 +34,7 @@ from tiktok_portability_source.fake.api import FakeConfig, FakeTikTok, RunningSe
 from tiktok_portability_source.fake.archives import HistoryArchiveBuilder
 from tiktok_portability_source.fake.generator import GeneratedArchive, Sizes
 from tiktok_portability_source.loader import make_pipeline
-from tiktok_portability_source.api.transfers import CRASH_ENV
+from tiktok_portability_source.crash import CRASH_ENV
 
 UTC = timezone.utc
 ALL_SINGLE = ("user.info.basic", "portability.all.single")

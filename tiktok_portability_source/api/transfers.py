@@ -27,7 +27,7 @@ from typing import Any, Literal
 from .. import ArchiveInput, settings
 from ..archive import file_sha256
 from .client import PortabilityClient
-from ..crash import CRASH_ENV, crash_point as _crash_point  # noqa: F401 (CRASH_ENV: the tests' import)
+from ..crash import crash_point as _crash_point
 from ..errors import AmbiguousAddError, APIError, DownloadError, ReauthorizationRequired, TikTokError
 from .filestore import JsonFile
 
