@@ -206,3 +206,89 @@ def test_serve_webhooks_on_loopback():
         server.shutdown()
         app.close()
     assert [e.user_openid for e in handled] == ["example-open-id-0001"]
+
+
+# --- hostile input: every malformed request is a 4xx, never an exception --------------------------
+
+
+def deep_json(depth: int = 100_000) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+def signed(body: bytes, timestamp: int = T) -> str:
+    return sign(body, SECRET, timestamp)
+
+
+@pytest.mark.parametrize("timestamp", ["\u00b2", "\u0663", "\uff11767272400", "", "-5", "1" * 13])
+def test_signature_timestamp_must_be_ascii_digits(timestamp):
+    # str.isdigit() takes '²', Arabic-Indic and full-width digits, which the ascii-only HMAC payload then chokes on
+    with pytest.raises(WebhookSignatureError):
+        verify_signature(f"t={timestamp},s={VECTOR_SIG}", VECTOR_BODY, SECRET, now=T)
+
+
+def test_unicode_digit_timestamp_is_401(receiver):
+    assert call(receiver, VECTOR_BODY, f"t=\u00b2,s={VECTOR_SIG}")[0] == "401 Unauthorized"
+
+
+def test_deep_json_is_a_payload_error(receiver):
+    with pytest.raises(WebhookPayloadError):
+        parse_event(deep_json())
+    inner = json.dumps({"event": "x", "content": deep_json(5_000).decode()}).encode()
+    with pytest.raises(WebhookPayloadError):  # the inner content document is bounded too
+        parse_event(inner)
+    body = deep_json(30_000)  # 60 KB: within the body limit, so it reaches the parser
+    assert call(receiver, body, signed(body))[0] == "400 Bad Request"
+    assert call(receiver, inner, signed(inner))[0] == "400 Bad Request"
+
+
+@pytest.mark.parametrize("create_time", ['"' + "7" * 5000 + '"', "7" * 5000, '"' + "9" * 40 + '"', "9" * 40,
+                                         "-1", '"\u00b2"', "1e400", str(10**15)])
+def test_create_time_is_bounded(receiver, create_time):
+    body = ('{"event":"authorization.removed","user_openid":"u","create_time":%s,"content":"{}"}'
+            % create_time).encode()
+    with pytest.raises(WebhookPayloadError):
+        parse_event(body)
+    assert call(receiver, body, signed(body))[0] == "400 Bad Request"
+
+
+@pytest.mark.parametrize("request_id", ['"' + "7" * 5000 + '"', '"\u00b2"', "-3", '"' + "9" * 30 + '"'])
+def test_unusable_request_id_falls_back_to_the_open_id_key(receiver, request_id):
+    content = json.dumps('{"request_id":%s}' % request_id)
+    body = ('{"event":"portability.download.ready","user_openid":"u","create_time":%d,"content":%s}'
+            % (T, content)).encode()
+    assert parse_event(body).request_id is None
+    assert call(receiver, body, signed(body)) == ("200 OK", b"ok")
+    assert receiver.wait_idle(5)
+    assert [e.event_key() for e in receiver.handled] == [f"portability.download.ready:u:{T}"]
+
+
+def test_oversized_body_is_413(receiver):
+    filler = "x" * (100 * 1024)
+    body = json.dumps({"event": "x", "create_time": T, "content": "{}", "pad": filler}).encode()
+    assert call(receiver, body, signed(body))[0] == "413 Payload Too Large"
+    assert receiver.wait_idle(5) and receiver.handled == []
+
+
+def test_handle_request_is_framework_independent(receiver):
+    header = signed(VECTOR_BODY)
+    assert receiver.handle_request("POST", {"TikTok-Signature": header}, VECTOR_BODY) == (200, "ok")
+    assert receiver.handle_request("POST", {"tiktok-signature": header}, VECTOR_BODY) == (200, "duplicate")
+    assert receiver.handle_request("GET", {}, b"")[0] == 405
+    assert receiver.handle_request("POST", {}, VECTOR_BODY)[0] == 401
+    assert receiver.handle_request("POST", {"TikTok-Signature": header}, b"x" * (receiver.max_body_bytes + 1))[0] == 413
+    assert receiver.check_length("POST", str(receiver.max_body_bytes + 1)) == (413, "body too large")
+    assert receiver.check_length("POST", "12") is None and receiver.check_length("POST", None) is None
+    assert receiver.check_length("POST", "\u00b2")[0] == 400 and receiver.check_length("POST", "-1")[0] == 400
+    assert receiver.wait_idle(5) and len(receiver.handled) == 1
+
+
+def test_malformed_requests_log_one_line_without_traceback(receiver, caplog):
+    caplog.set_level("DEBUG")
+    hostile = [(VECTOR_BODY, f"t=\u00b2,s={VECTOR_SIG}"), (deep_json(), signed(deep_json())),
+               (b'{"event":"x","create_time":"' + b"7" * 5000 + b'"}', None)]
+    for body, header in hostile:
+        caplog.clear()
+        status, _ = call(receiver, body, header if header is not None else signed(body))
+        assert status.startswith("4")
+        info = [r for r in caplog.records if r.levelno >= 20]
+        assert len(info) == 1 and info[0].exc_info is None, [r.getMessage() for r in info]
