@@ -27,8 +27,9 @@ log = logging.getLogger("tiktok_portability_source")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--duckdb", metavar="FILE", default=settings.DEFAULT_DUCKDB,
-                        help=f"DuckDB file to load into (default: {settings.DEFAULT_DUCKDB} here)")
+    parser.add_argument("--duckdb", metavar="FILE",
+                        help=f"DuckDB file to load into (default: ${settings.ENV_DUCKDB}, else "
+                             f"{settings.DEFAULT_DUCKDB} in the current folder)")
     parser.add_argument("--destination", metavar="NAME", help="any dlt destination instead of DuckDB "
                         "(credentials from .dlt/secrets.toml or env)")
     parser.add_argument("--dataset", default=settings.DEFAULT_DATASET, help="dataset/schema name (default: tiktok)")
@@ -44,7 +45,7 @@ def _api_options(parser: argparse.ArgumentParser) -> None:
 def _privacy_options(parser: argparse.ArgumentParser) -> None:
     """Flags for the privacy config keys (they override .dlt/config.toml and env); the key itself is a
     secret and only ever comes from secrets.toml or the environment."""
-    group = parser.add_argument_group("privacy (config keys of the same names; see README 'Privacy controls')")
+    group = parser.add_argument_group("privacy (config keys of the same names; see docs/privacy.md)")
     group.add_argument("--pseudonymize", action=argparse.BooleanOptionalAction, default=None,
                        help="replace third-party usernames by keyed pseudonyms (needs pseudonymize_key)")
     group.add_argument("--drop-message-text", action=argparse.BooleanOptionalAction, default=None,
@@ -58,8 +59,35 @@ def _privacy_options(parser: argparse.ArgumentParser) -> None:
                             "table; off by default: only its count of values is recorded")
 
 
+DESCRIPTION = """Move a TikTok user's own data into a database and keep it up to date.
+
+Archive mode: load a "Download your data" export (ZIP, JSON file or folder of TXT files).
+API mode: authorize users through TikTok's Data Portability API, then sync their exports."""
+
+EXAMPLES = """examples:
+  tiktok-portability load ~/Downloads/TikTok_Data_1764547200.zip
+  tiktok-portability load old.zip new.zip --duckdb mine.duckdb --pseudonymize
+  tiktok-portability demo                      # the whole API flow against a fake TikTok
+  tiktok-portability auth && tiktok-portability sync --wait
+  tiktok-portability forget --user-id someone
+
+Exit codes: 0 done, 1 a user or transfer needs attention, 2 bad input or configuration (one
+`error:` line; add --debug for the traceback). Docs: README.md and docs/ in the project."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tiktok-portability")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tiktok-portability", description=__doc__)
+    parser = argparse.ArgumentParser(prog="tiktok-portability", description=DESCRIPTION, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     load = sub.add_parser("load", help="load one or more exports (ZIP, JSON file, or folder of TXT files)")
@@ -74,7 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", type=Path, default=Path("demo_data"), help="tokens, transfers and archives")
     _common(demo)
     _privacy_options(demo)
-    demo.set_defaults(duckdb="demo.duckdb")
+    demo.set_defaults(duckdb="demo.duckdb")  # the demo's own database, rebuilt on every run
+    for action in demo._actions:
+        if action.dest == "duckdb":
+            action.help = "DuckDB file the demo (re)builds (default: demo.duckdb)"
 
     auth = sub.add_parser("auth", help="authorize a user (Login Kit) and store their tokens")
     auth.add_argument("--scopes", default="user.info.basic,portability.all.ongoing",
@@ -150,8 +181,34 @@ def print_summary(result: LoadResult, out: Any = sys.stdout) -> None:
     print(f"done in {result.seconds:.1f}s ({steps})", file=out)
 
 
+def _duckdb_file(args: argparse.Namespace) -> Path:
+    """``--duckdb``, else ``TIKTOK_PORTABILITY_DUCKDB`` (as the orchestrator definitions read it), else the default."""
+    return Path(args.duckdb or os.environ.get(settings.ENV_DUCKDB) or settings.DEFAULT_DUCKDB)
+
+
+def _new_database(args: argparse.Namespace) -> Path | None:
+    """The DuckDB file this command would create (None: it exists, or the destination is not DuckDB)."""
+    if args.destination and args.destination != "duckdb":
+        return None
+    path = _duckdb_file(args)
+    return None if path.exists() else path
+
+
+@contextlib.contextmanager
+def _no_database_left_on_failure(args: argparse.Namespace) -> Iterator[None]:
+    """A command that fails before its first load leaves no empty DuckDB file behind."""
+    created = _new_database(args)
+    try:
+        yield
+    except BaseException:
+        if created is not None:
+            for leftover in (created, Path(f"{created}.wal")):
+                leftover.unlink(missing_ok=True)
+        raise
+
+
 def _pipeline(args: argparse.Namespace):
-    return make_pipeline(duckdb_path=args.duckdb, destination_name=args.destination, dataset=args.dataset,
+    return make_pipeline(duckdb_path=_duckdb_file(args), destination_name=args.destination, dataset=args.dataset,
                          pipelines_dir=args.pipelines_dir)
 
 
@@ -218,7 +275,9 @@ def _check_privacy(args: argparse.Namespace) -> None:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    result = load_archives(_pipeline(args), args.archives, user_id=args.user_id, skip_loaded_windows=not args.no_skip)
+    with _no_database_left_on_failure(args):
+        result = load_archives(_pipeline(args), args.archives, user_id=args.user_id,
+                               skip_loaded_windows=not args.no_skip)
     print_summary(result)
     return 0
 
@@ -293,6 +352,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not transfers:
         print("  none")
     print("last loads:")
+    missing = _new_database(args)
+    if missing is not None:  # status only reads: it creates no database
+        print(f"  none (no database at {missing})")
+        return 0
     rows = query(service.pipeline, "SELECT user_id, archive, exported_at, loaded_at FROM {table} "
                  "ORDER BY loaded_at DESC LIMIT 10", "archives")
     for user_id, archive, exported_at, loaded_at in rows:
@@ -315,11 +378,12 @@ def cmd_forget(args: argparse.Namespace) -> int:
     from .forget import forget_user
 
     service = _service(args)
-    report = forget_user(service.pipeline, args.user_id, tokens=service.store, transfers=service.transfers,
-                         archive_dir=service.config.archive_dir)
-    if not report.found:
-        raise UnknownUser(f"no row, token, transfer or archive of user {args.user_id!r} here: check the id "
-                          "(the user_id column; `tiktok-portability status` lists API users)")
+    with _no_database_left_on_failure(args):
+        report = forget_user(service.pipeline, args.user_id, tokens=service.store, transfers=service.transfers,
+                             archive_dir=service.config.archive_dir)
+        if not report.found:
+            raise UnknownUser(f"no row, token, transfer or archive of user {args.user_id!r} here: check the id "
+                              "(the user_id column; `tiktok-portability status` lists API users)")
     print(f"forgot {args.user_id}:")
     for line in report.lines():
         print(f"  {line}")

@@ -5,7 +5,7 @@ depending on the point). The process is killed with SIGKILL on the spot: no ``fi
 no flush, exactly like a power cut or the OOM killer. Never set in production; the tests in
 ``tests/e2e/test_crash_matrix.py`` set it for one subprocess and prove the next plain run finishes the job.
 
-Points (see the README section "Crash safety"):
+Points (see docs/security.md, "Crash safety"):
 
     transfers: after_add, after_download
     client:    download_bytes:<n>          after at least n bytes of the archive reached the temp file

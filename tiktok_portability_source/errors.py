@@ -55,17 +55,61 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+_DSN_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+
+
 def explain(exc: BaseException) -> str:
     """One line for a failure no code of ours anticipated: the root cause, and what to do when we
-    know it (a DuckDB file another process holds); the CLI prints it instead of a traceback."""
+    know it (a DuckDB file another process holds, a destination misnamed, unconfigured or down); the
+    CLI prints it instead of a traceback. A password inside a connection string is masked."""
+    return _DSN_PASSWORD.sub(r"\1***@", _explained(exc))
+
+
+def _explained(exc: BaseException) -> str:
     chain = list(_causes(exc))
     for cause in chain:
         found = _DUCKDB_LOCK.search(str(cause))
         if found:
             return (f"{found['file']} is in use by another process ({found['program']}, PID {found['pid']}): "
                     "wait for that load to finish, or close its connection (a notebook's too), then run again")
+        kind = type(cause).__name__
+        if kind == "UnknownDestinationModule":
+            name = getattr(cause, "ref", None) or re.search(r"Destination '([^']+)'", str(cause))[1]  # type: ignore[index]
+            return (f"unknown destination {name!r}: use a dlt destination name (duckdb, postgres, motherduck, "
+                    "bigquery, snowflake, filesystem, …) and install its extra, e.g. pip install 'dlt[postgres]'")
+        if kind == "ConfigFieldMissingException":
+            return _missing_config(cause)
+        if kind in ("OperationalError", "DestinationConnectionError") or "could not connect" in str(cause).lower():
+            first = str(chain[-1]).strip().splitlines()[0] if str(chain[-1]).strip() else type(chain[-1]).__name__
+            return (f"cannot reach the destination ({first.rstrip('.')}): check that the database server is "
+                    "running and that its credentials are right")
     root = chain[-1]
     return f"{type(root).__name__}: {one_line(root)}; run again with --debug for the details"
+
+
+def _missing_config(exc: BaseException) -> str:
+    """dlt's missing-configuration error names two dozen keys it tried; one of each is enough."""
+    keys: list[str] = []
+
+    def walk(node: Any) -> None:
+        for found in (node or {}).values():
+            for item in found:
+                if hasattr(item, "traces"):
+                    walk(item.traces)
+                elif getattr(item, "provider", "") == "Environment Variables" and "." not in item.key \
+                        and not item.key.startswith("TIKTOK_PORTABILITY__"):
+                    keys.append(item.key)
+                    break
+
+    walk(getattr(exc, "traces", None))
+    credentials = sorted({k.rsplit("__", 1)[0] for k in keys if "__CREDENTIALS__" in k})
+    if credentials:
+        section = credentials[0].lower().replace("__", ".")
+        return (f"the destination's credentials are not configured: set {credentials[0]} to a connection "
+                f"string (e.g. postgresql://user:password@host:5432/database), or [{section}] in .dlt/secrets.toml")
+    if keys:
+        return f"missing configuration: set {', '.join(keys)} (environment) or the same keys in .dlt/*.toml"
+    return f"missing configuration: {one_line(exc)}"
 
 
 class PortabilityError(Exception):

@@ -82,6 +82,7 @@ ONGOING_MIN_INTERVAL_SECONDS = 24 * 3600
 PIPELINE_NAME = "tiktok_portability"  # no "__": dlt issue #3427
 DEFAULT_DATASET = "tiktok"
 DEFAULT_DUCKDB = "tiktok_portability.duckdb"
+ENV_DUCKDB = "TIKTOK_PORTABILITY_DUCKDB"  # the DuckDB file, for the CLI and the orchestrator definitions alike
 BATCH_ROWS = 200_000
 # JSON arrays larger than this are not parsed with the rest of the document but streamed to their
 # table in batches (archive/jsonstream.py); smaller ones are parsed up front like the rest

@@ -1,7 +1,7 @@
 """Hostile archives: each is either refused whole (one-line error naming the file and the problem,
 non-zero exit, no row of any archive of the command in the destination) or, when the damage is
 confined to one section, loads without that section, which is listed in ``unparsed_sections`` with
-its reason. The rules are in the README section "Hostile input".
+its reason. The rules are in docs/security.md, "Hostile input".
 
 The refusals run the real CLI in subprocesses (a crash, e.g. a segfault on deep nesting, would kill
 pytest itself), several at a time; every refusal is also checked at the reader level."""

@@ -35,7 +35,7 @@ class ApiConfig:
     min_interval_seconds: int = settings.ONGOING_MIN_INTERVAL_SECONDS
     keep_archives: bool = False
     strict_permissions: bool = False  # refuse a token store others can read (default: warn)
-    # many users (README "Many users"): users stepped at once, one request budget for all of them
+    # many users (docs/operations.md, "Many users"): users stepped at once, one request budget for all of them
     workers: int = 4
     rate_limit: int = 1000  # requests per window per request type (docs/tiktok-api.md §6); 0: no limiter
     rate_limit_window_seconds: float = 60.0

@@ -46,7 +46,7 @@ redact_every_record()
 
 # configuration of an orchestrated pipeline (the CLI's --destination / --duckdb / --dataset / --pipelines-dir)
 ENV_DESTINATION = "TIKTOK_PORTABILITY_DESTINATION"
-ENV_DUCKDB = "TIKTOK_PORTABILITY_DUCKDB"
+ENV_DUCKDB = settings.ENV_DUCKDB
 ENV_DATASET = "TIKTOK_PORTABILITY_DATASET"
 ENV_PIPELINES_DIR = "TIKTOK_PORTABILITY_PIPELINES_DIR"
 ENV_USERS = "TIKTOK_PORTABILITY_USERS"  # static list of open_ids, instead of the token store's users

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from ..errors import ArchiveError
 from ..layouts import (
     ENTITIES,
     MULTILINE_LABELS,
@@ -184,6 +185,10 @@ def _from_txt(container: _Container, names: list[str], epoch: datetime | None) -
     sections: dict[str, list[Section]] = {}
     unparsed: list[UnparsedSection] = []
     bases = {norm_key(PurePosixPath(n).stem) for n in names}
+    if not bases & (set(_TXT_ENTITY) | set(NO_DATA_FILES)):
+        raise ArchiveError(f"{container.display}: none of its {len(names)} .txt files is one TikTok writes (such as "
+                           "'Watch History.txt'); is this a TikTok export? If it is one in a layout this version "
+                           "does not know, please report it")
     generation = next((g for g, marker in TXT_GENERATIONS if norm_key(marker) in bases), "txt")
     for name in names:
         base = norm_key(PurePosixPath(name).stem)
