@@ -2,23 +2,32 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# what the demo, the notebooks and the benchmarks need; `make test` adds the test tools, the
+# PostgreSQL driver and Dagster (the suite runs them)
 STAMP := $(VENV)/.installed-stamp
+TEST_STAMP := $(VENV)/.installed-test-stamp
 
 .PHONY: install demo test notebooks bench clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	@$(PY) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is required"'
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,notebooks]'
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[notebooks]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+$(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[test,notebooks]'
+	@touch $(TEST_STAMP) $(STAMP)
+
+install: $(TEST_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/tiktok-portability demo
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
 # executes the three notebooks against the demo data; HTML to reports/, one chart each to docs/img/
