@@ -22,6 +22,7 @@ from .redaction import install_redaction
 from .loader import LoadFailed, LoadResult, load_archives, make_pipeline
 from .privacy import ENV_PREFIX, PrivacyError
 from .reconcile import COUNTS
+from .worklock import WAIT_ENV
 
 log = logging.getLogger("tiktok_portability_source")
 
@@ -34,6 +35,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         "(credentials from .dlt/secrets.toml or env)")
     parser.add_argument("--dataset", default=settings.DEFAULT_DATASET, help="dataset/schema name (default: tiktok)")
     parser.add_argument("--pipelines-dir", metavar="DIR", help="dlt working folder (default: ~/.dlt/pipelines)")
+    parser.add_argument("--wait-timeout", metavar="SECONDS", type=float,
+                        help="how long to wait for another run using the same database's working folder "
+                             "(default: $TIKTOK_PORTABILITY_WAIT_TIMEOUT, else 600)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
 
 
@@ -447,6 +451,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("dlt", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     install_redaction()
+    if getattr(args, "wait_timeout", None) is not None:
+        os.environ[WAIT_ENV] = str(args.wait_timeout)
     # dlt logs a failed job's traceback itself: the one line below says it, --debug shows it
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING" if args.debug else "CRITICAL")
     try:

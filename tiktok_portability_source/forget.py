@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dlt
 
-from . import destination, quarantine, tiktok_portability
+from . import destination, quarantine, tiktok_portability, worklock
 from .api.auth import TokenStore
 from .api.transfers import TransferStore, archive_folder
 
@@ -45,6 +45,12 @@ def forget_user(pipeline: dlt.Pipeline, user_id: str, *, tokens: TokenStore | No
                 transfers: TransferStore | None = None, archive_dir: Path | None = None) -> ForgetReport:
     """State first, then rows: a crash in between leaves rows a second ``forget`` removes, never a
     window that would make a later load of the same user skip rows."""
+    with worklock.exclusive(pipeline):
+        return _forget(pipeline, user_id, tokens, transfers, archive_dir)
+
+
+def _forget(pipeline: dlt.Pipeline, user_id: str, tokens: TokenStore | None, transfers: TransferStore | None,
+            archive_dir: Path | None) -> ForgetReport:
     report = ForgetReport()
     pipeline.sync_destination()
     pipeline.run(tiktok_portability(archives=[], forget_user_id=user_id))

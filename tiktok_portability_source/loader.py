@@ -15,7 +15,7 @@ from dlt.common.runtime.collector_base import Collector
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from . import destination, quarantine, settings
+from . import destination, quarantine, settings, worklock
 from . import tiktok_portability
 from .errors import ArchiveError, LoadFailed, PrivacyError
 from .crash import CRASH_ENV, crash_point
@@ -65,6 +65,8 @@ def make_pipeline(
     os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
     if destination_name and destination_name != "duckdb":
         dest: Any = destination_name
+        credentials = os.environ.get(f"DESTINATION__{destination_name.upper()}__CREDENTIALS", "")
+        identity = f"{destination_name}|{dataset}|{credentials}"  # hashed into a folder name, never stored
     else:
         db_file = Path(duckdb_path or settings.DEFAULT_DUCKDB).absolute()
         if db_file.stem == dataset:
@@ -74,8 +76,11 @@ def make_pipeline(
         # DuckDB caches every block a load writes up to its memory limit (80% of RAM by default):
         # the cache, not the data, would set the peak memory of big loads
         dest = dlt.destinations.duckdb(DuckDbCredentials(str(db_file), global_config=dict(settings.DUCKDB_CONFIG)))
+        identity = f"duckdb|{db_file}|{dataset}"
+    if pipelines_dir is None:  # not dlt's one shared folder: two databases never share a working folder
+        pipelines_dir = worklock.default_pipelines_dir(identity)
     pipeline = dlt.pipeline(pipeline_name=pipeline_name, destination=dest, dataset_name=dataset,
-                            pipelines_dir=str(pipelines_dir) if pipelines_dir else None)
+                            pipelines_dir=str(pipelines_dir))
     os.chmod(pipeline.working_dir, 0o700)  # its packages hold rows between extract and load: owner only
     return pipeline
 
@@ -153,8 +158,9 @@ def finish_pending(pipeline: dlt.Pipeline) -> bool:
 
 def load_archives(pipeline: dlt.Pipeline, archives: Sequence[Any], *, user_id: str | None = None,
                   skip_loaded_windows: bool = True) -> LoadResult:
-    """Extract → normalize → load, logging each step; all-or-nothing for the archives given."""
-    with destination.kept_open(pipeline):
+    """Extract → normalize → load, logging each step; all-or-nothing for the archives given. One run
+    at a time per working folder: another waits (``worklock``)."""
+    with worklock.exclusive(pipeline), destination.kept_open(pipeline):
         return _load_archives(pipeline, archives, user_id=user_id, skip_loaded_windows=skip_loaded_windows)
 
 

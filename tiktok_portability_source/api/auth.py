@@ -436,7 +436,7 @@ class TokenStore:
     """Many users' token sets in one JSON file, keyed by ``open_id``, with per-user metadata.
 
     Writes are atomic (temp file + fsync + ``os.replace``), the file is created 0600 and its
-    directory 0700, and writers serialise on ``<path>.lock`` (``fcntl.flock``) re-reading the file
+    directory 0700, and writers serialise on ``<path>.lock`` (``filelock``, any OS) re-reading the file
     under the lock so a rotated refresh token written by another process is never lost.
     """
 

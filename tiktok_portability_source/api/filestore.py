@@ -21,10 +21,7 @@ from typing import Any
 from ..crash import crash_point
 from ..errors import TokenStoreError
 
-try:  # POSIX only; elsewhere the store works without cross-process locking
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
+from filelock import FileLock
 
 log = logging.getLogger(__name__)
 
@@ -39,29 +36,23 @@ class JsonFile:
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._rlock = threading.RLock()
         self._depth = 0
-        self._lock_fd: int | None = None
+        self._file_lock = FileLock(str(self._lock_path), mode=0o600, thread_local=False)
         self._warned_mode = False
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the cross-process write lock (re-entrant within this object)."""
-        with self._rlock:
+        with self._rlock:  # threads of this process; the file lock (any OS) is for other processes
             if self._depth == 0:
                 self._ensure_dir()
-                fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                self._lock_fd = fd
+                self._file_lock.acquire()
             self._depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
-                if self._depth == 0 and self._lock_fd is not None:
-                    fd, self._lock_fd = self._lock_fd, None
-                    if fcntl is not None:
-                        fcntl.flock(fd, fcntl.LOCK_UN)
-                    os.close(fd)
+                if self._depth == 0:
+                    self._file_lock.release()
 
     def _ensure_dir(self) -> None:
         parent = self.path.parent

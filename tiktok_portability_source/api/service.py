@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import dlt
 import httpx
 
-from .. import destination, export_requests
+from .. import destination, export_requests, worklock
 from . import ratelimit
 from .auth import OAuthClient, TokenManager, TokenStore, authorize_url, catch_redirect, code_challenge, new_code_verifier, new_state, parse_callback, redirect_target
 from .client import PortabilityClient
@@ -265,9 +265,10 @@ class ApiService:
         """Upsert every transfer into ``export_requests`` (small; one load per sync that changed one)."""
         transfers = [asdict(t) for t in self.transfers.all() if t.request_id is not None or t.state != "adding"]
         if transfers and transfers != self._recorded:  # a pipeline run costs ~1 s: skip when nothing moved
-            # dlt's run() with a package a killed run left behind loads only that one and drops these rows
-            finish_pending(self.pipeline)
-            self.pipeline.run(export_requests(transfers))
+            with worklock.exclusive(self.pipeline):
+                # dlt's run() with a package a killed run left behind loads only that one and drops these rows
+                finish_pending(self.pipeline)
+                self.pipeline.run(export_requests(transfers))
             self._recorded = transfers
 
     # -- webhooks ------------------------------------------------------------------------------
