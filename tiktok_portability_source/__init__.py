@@ -28,6 +28,7 @@ from dlt.sources import DltResource
 
 from . import settings
 from .archive import OpenedArchive, open_archive
+from .archive.sections import validate_lists
 from .layouts import ENTITIES, EVENT_TABLES, Entity
 
 if TYPE_CHECKING:
@@ -107,9 +108,12 @@ def tiktok_portability(
     def exports() -> Iterator[OpenedArchive]:
         if inputs:
             privacy.check_dataset(dlt.current.source_state())
+        skipped = [e.table for e in ENTITIES if e.table in privacy.exclude or (e.opt_in and e.table not in opted_in)]
         for item in inputs:
             log.info("reading %s", item.path.name)
-            yield open_archive(item.path, user_id=item.user_id, exported_at=item.exported_at)
+            archive = open_archive(item.path, user_id=item.user_id, exported_at=item.exported_at)
+            validate_lists(archive, skipped)  # lists no table will read are still checked, not just counted
+            yield archive
 
     def event_resource(entity: Entity) -> DltResource:
         @dlt.transformer(data_from=exports, name=entity.table, write_disposition=MERGE, **EVENT_KEY)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -59,15 +59,32 @@ def _from_json_stream(source: Path, label: str, opener: Callable[[], IO[bytes]],
             data = stream.read()
         return _from_json(source, label, data, sha256(), epoch)
     del skeleton
+    lazies: list[LazyList] = []
     if spans:
-        where = spool.path if spool is not None else plain_file
-        keep: Any = spool
-        lazies = [LazyList(where, offset, length, label, keep) for offset, length in spans]
+        where: Any = spool if spool is not None else plain_file
+        lazies = [LazyList(where, offset, length, label, spool) for offset, length in spans]
         if not isinstance(root, dict):
             raise ArchiveError(f"{label}: expected a JSON object at the top, found "
                                f"{'a list' if isinstance(root, str) else _kind(root)}")
         root = _attach_lazies(root, lazies, _LAZY_MARK.format(nonce))
-    return _from_root(source, label, root, sha256(), epoch)
+    archive = _from_root(source, label, root, sha256(), epoch)
+    # a big list that no table reads (an unknown section, a key beside the one a table reads) is checked
+    # now, as a small one is by the document's parse: damage anywhere refuses the archive
+    read = {id(s.items) for found in archive.sections.values() for s in found}
+    for lazy in lazies:
+        if id(lazy) not in read:
+            lazy.validate()
+    return archive
+
+
+def validate_lists(archive: OpenedArchive, tables: Iterable[str]) -> None:
+    """Check the big lists of ``tables`` that this load will not read (excluded tables, sensitive ones
+    not opted in to), as the lists it reads are checked while they are: an archive with damage in one
+    of them is refused like any other. ``ArchiveError`` names the file and the list."""
+    for table in tables:
+        for section in archive.sections_for(table):
+            if isinstance(section.items, LazyList):
+                section.items.validate()
 
 
 def _from_json(source: Path, label: str, data: bytes, sha256: str, epoch: datetime | None) -> OpenedArchive:
@@ -383,7 +400,9 @@ def _walked_size(value: Any) -> int:
 
 def _count_items(value: Any, depth: int = 0) -> int:
     """Items in a section for the unparsed report (below 64 levels a nested value counts as one)."""
-    if isinstance(value, (list, LazyList)):
+    if isinstance(value, LazyList):
+        return value.item_count()
+    if isinstance(value, list):
         return len(value)
     if isinstance(value, dict):
         if depth > 64:
