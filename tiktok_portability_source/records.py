@@ -186,8 +186,9 @@ def typed_columns(entity: Entity, raw: dict[str, Sequence[Any] | pa.Array]) -> d
     """Clean and type every column of an entity; unreadable times keep their raw text in ``<col>_raw``."""
     out: dict[str, pa.Array] = {}
     for column in entity.columns:
-        text = clean_text(to_text_array(raw[column.name]))
-        _check_value_sizes(entity, column, text)
+        raw_text = to_text_array(raw[column.name])
+        _check_value_sizes(entity, column, raw_text)  # before cleaning: a huge value costs no copy
+        text = clean_text(raw_text)
         if column.kind == "text":
             out[column.name] = text
             continue
