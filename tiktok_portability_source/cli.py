@@ -445,6 +445,10 @@ HANDLERS = {"load": cmd_load, "demo": cmd_demo, "auth": cmd_auth, "sync": cmd_sy
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # with Airflow installed beside us, dlt's Airflow secrets provider would import Airflow on every
+    # command (seconds); the CLI is never an Airflow task, which would set AIRFLOW_CTX_DAG_ID
+    if "AIRFLOW_CTX_DAG_ID" not in os.environ:
+        os.environ.setdefault("PROVIDERS__ENABLE_AIRFLOW_SECRETS", "false")
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
