@@ -212,6 +212,7 @@ API_POINTS = [
     "refresh_persisted",  # the rotated pair is on disk, the new access token never used
     "refresh_response",  # TikTok rotated the refresh token, the new pair is not on disk yet
     "write_tokens",  # the rotated pair is complete in the store's temp file, not renamed into place
+    "write_transfers",  # the first transfer record (the Add intent) is complete in a temp file, not in place
     "download_bytes:1",  # part of the archive in a temp file
     "after_extract",  # the first load into an empty dataset, killed between extract and normalize
 ]

@@ -17,7 +17,7 @@ from .. import settings
 from ..errors import ArchiveError
 from ..layouts import JSON_NAMES
 from .containers import _Container, _FolderContainer, _ZipContainer, file_or_folder, file_sha256, open_regular
-from .jsonstream import _UTF16_BOMS, LazyList, _Hashing, parse_items
+from .jsonstream import LazyList, _Hashing, bom_encoding, parse_items
 from .model import NO_TABLE, OpenedArchive, Section, UnparsedSection
 from .sections import _from_json_stream, is_group_name, thread_name
 from .txt import _from_txt
@@ -42,7 +42,7 @@ def open_archive(path: str | os.PathLike[str], *, user_id: str | None = None,
         if head == settings.ZIP_MAGIC:
             archive = _open_container(_ZipContainer(path))
         elif path.suffix.lower() == ".json" or head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{" or \
-                head.startswith(_UTF16_BOMS):
+                bom_encoding(head) is not None:
             if path.stat().st_size > settings.MAX_MEMBER_BYTES:
                 raise ArchiveError(f"{path.name} is larger than the {settings.MAX_MEMBER_BYTES}-byte limit "
                                    "(TIKTOK_PORTABILITY_MAX_MEMBER_BYTES)")

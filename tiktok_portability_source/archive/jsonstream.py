@@ -609,12 +609,24 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
 
 
+def bom_encoding(data: bytes) -> str | None:
+    """The encoding a byte-order mark announces (UTF-32 before UTF-16: its little-endian BOM begins
+    with UTF-16's); None without a BOM. Python's codecs of these names drop the BOM themselves."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if data.startswith(_UTF32_BOMS):
+        return "utf-32"
+    if data.startswith(_UTF16_BOMS):
+        return "utf-16"
+    return None
+
+
 def _as_utf8(data: bytes, label: str) -> bytes:
     """UTF-8 without its BOM. A UTF-16/32 file with a BOM (an editor's "Unicode" save) is re-encoded;
     TikTok itself writes UTF-8."""
-    if data.startswith(b"\xef\xbb\xbf"):
+    encoding = bom_encoding(data)
+    if encoding == "utf-8-sig":
         return data[3:]
-    encoding = "utf-32" if data.startswith(_UTF32_BOMS) else "utf-16" if data.startswith(_UTF16_BOMS) else None
     if encoding is None:
         return data
     try:

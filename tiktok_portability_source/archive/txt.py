@@ -29,6 +29,7 @@ from ..layouts import (
     norm_key,
 )
 from .containers import _Container
+from .jsonstream import bom_encoding
 from .model import NO_TABLE, OpenedArchive, Section, UnparsedSection
 from .sections import _warn_unparsed, is_group_name, split_items
 
@@ -45,17 +46,14 @@ class TxtRecords:
 
 
 def decode_text(data: bytes, name: str) -> str:
-    """UTF-8 with an optional BOM, or UTF-16 with its BOM (an editor's "Unicode" save); anything else
-    is an error naming the file and the first bad byte."""
-    encoding = "utf-8"
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encoding = "utf-16"  # the BOM says which byte order, and is dropped
+    """UTF-8 with an optional BOM, or UTF-16 / UTF-32 with its BOM (an editor's "Unicode" save);
+    anything else is an error naming the file and the first bad byte."""
+    encoding = bom_encoding(data) or "utf-8"  # the BOM says which byte order, and is dropped
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{name} is not valid {encoding.upper()} text (byte {exc.start})") from None
+        shown = encoding.upper().removesuffix("-SIG")
+        raise ValueError(f"{name} is not valid {shown} text (byte {exc.start})") from None
 
 
 def is_no_data(line: str) -> bool:
