@@ -1,7 +1,12 @@
-"""Execute the analysis notebooks against a DuckDB file; write HTML reports and the docs' chart PNGs.
+"""Execute the analysis notebooks against a DuckDB file; write HTML reports and chart PNGs.
 
-    python notebooks/render.py [--duckdb FILE] [--reports DIR] [--figures DIR] [--user-id ID]
-                               [--timezone TZ] [NOTEBOOK ...]
+    python notebooks/render.py [--duckdb FILE] [--reports DIR] [--figures DIR | --no-figures]
+                               [--user-id ID] [--timezone TZ] [NOTEBOOK ...]
+
+Everything goes to ``reports/`` by default (git-ignored: on your own data the reports and charts
+show your data): ``<reports>/<name>.html`` and each notebook's main chart as
+``<reports>/img/<name>.png``. Only ``make notebooks`` passes ``--figures docs/img``, on the demo
+data, to refresh the charts the README shows; docs/img refuses any other data.
 
 Backs ``make notebooks``. The notebooks read their parameters from the environment
 (``TIKTOK_DUCKDB``, ``TIKTOK_USER_ID``, ``TIKTOK_DATASET``, ``TIKTOK_TIMEZONE``,
@@ -31,6 +36,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 NOTEBOOKS: tuple[str, ...] = ("followers", "posts", "activity")
 DEFAULT_DUCKDB = ROOT / "tiktok_portability.duckdb"
+DEFAULT_REPORTS = ROOT / "reports"
+DOCS_FIGURES = ROOT / "docs" / "img"  # tracked by git: demo charts only
+DEMO_USER_ID = "demo-open-id-0001"  # = fake.demo.DEMO_OPEN_ID, not imported (it pulls in the fake API)
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # Agg-based, embeds PNGs in the outputs
 
 
@@ -51,6 +59,35 @@ def kernel_env(duckdb_path: str | os.PathLike[str], *, user_id: str | None = Non
         if value:
             env[key] = value
     return env
+
+
+class FiguresRefused(ValueError):
+    """Charts of anything but the demo data were about to be written into the tracked docs/img."""
+
+
+def figures_target(reports_dir: str | os.PathLike[str], figures_dir: str | os.PathLike[str] | None = None,
+                   *, save_figures: bool = True) -> Path | None:
+    """Where chart PNGs go: ``figures_dir`` when given, else ``<reports_dir>/img``; None for none."""
+    if not save_figures:
+        return None
+    return Path(figures_dir) if figures_dir is not None else Path(reports_dir) / "img"
+
+
+def check_figures_target(duckdb_path: str | os.PathLike[str], figures_dir: Path | None,
+                         dataset: str | None = None) -> None:
+    """Refuse to write charts into docs/img unless the database holds the demo user only.
+
+    docs/img is committed: charts of a user's own data there would end up in git.
+    """
+    if figures_dir is None or Path(figures_dir).resolve() != DOCS_FIGURES.resolve():
+        return
+    from tiktok_portability_source import analysis
+
+    loaded = analysis.users(analysis.Database(duckdb_path), dataset=dataset or "tiktok")
+    if loaded != [DEMO_USER_ID]:
+        raise FiguresRefused(f"{DOCS_FIGURES} holds the demo charts only, and {duckdb_path} is not the demo "
+                             f"data (users: {', '.join(loaded) or 'none'}); leave out --figures to write the "
+                             "charts under reports/")
 
 
 def _client(name: str, timeout: int) -> NotebookClient:
@@ -86,12 +123,18 @@ def write_html(nb: nbformat.NotebookNode, target: Path) -> Path:
     return target
 
 
-def render_all(duckdb_path: str | os.PathLike[str], *, reports_dir: str | os.PathLike[str] = ROOT / "reports",
-               figures_dir: str | os.PathLike[str] | None = ROOT / "docs" / "img",
+def render_all(duckdb_path: str | os.PathLike[str], *, reports_dir: str | os.PathLike[str] = DEFAULT_REPORTS,
+               figures_dir: str | os.PathLike[str] | None = None, save_figures: bool = True,
                names: Sequence[str] = NOTEBOOKS, user_id: str | None = None, dataset: str | None = None,
                timezone: str | None = None, timeout: int = 600) -> dict[str, nbformat.NotebookNode]:
-    """Execute ``names`` and write ``<reports_dir>/<name>.html``; return the executed notebooks."""
-    env = kernel_env(duckdb_path, user_id=user_id, dataset=dataset, timezone=timezone, figures_dir=figures_dir)
+    """Execute ``names``, write ``<reports_dir>/<name>.html`` and return the executed notebooks.
+
+    Chart PNGs go to ``figures_dir``, by default ``<reports_dir>/img`` (none with
+    ``save_figures=False``); docs/img only for the demo data (:func:`check_figures_target`).
+    """
+    figures = figures_target(reports_dir, figures_dir, save_figures=save_figures)
+    check_figures_target(duckdb_path, figures, dataset)
+    env = kernel_env(duckdb_path, user_id=user_id, dataset=dataset, timezone=timezone, figures_dir=figures)
     started = time.perf_counter()
     executed = execute_notebooks(names, env, timeout=timeout)
     for name, nb in executed.items():
@@ -107,9 +150,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--duckdb", type=Path, default=Path(os.environ.get("TIKTOK_DUCKDB", DEFAULT_DUCKDB)),
                         help="DuckDB file to analyse (default: $TIKTOK_DUCKDB or tiktok_portability.duckdb "
                              "in the repository root)")
-    parser.add_argument("--reports", type=Path, default=ROOT / "reports", help="where HTML reports go")
-    parser.add_argument("--figures", type=Path, default=ROOT / "docs" / "img",
-                        help="where each notebook's main chart is saved as PNG")
+    parser.add_argument("--reports", type=Path, default=DEFAULT_REPORTS,
+                        help="where HTML reports go (default: reports/, git-ignored)")
+    parser.add_argument("--figures", type=Path, default=None,
+                        help="where each notebook's main chart is saved as PNG (default: <reports>/img; "
+                             "docs/img, tracked by git, only for the demo data: `make notebooks`)")
     parser.add_argument("--no-figures", action="store_true", help="do not save chart PNGs")
     parser.add_argument("--user-id", help="whose data to show when several users are loaded")
     parser.add_argument("--dataset", help="dataset/schema name (default: tiktok)")
@@ -129,9 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     try:
-        render_all(args.duckdb, reports_dir=args.reports, figures_dir=None if args.no_figures else args.figures,
-                   names=args.names or NOTEBOOKS, user_id=args.user_id, dataset=args.dataset,
-                   timezone=args.timezone, timeout=args.timeout)
+        render_all(args.duckdb, reports_dir=args.reports, figures_dir=args.figures,
+                   save_figures=not args.no_figures, names=args.names or NOTEBOOKS, user_id=args.user_id,
+                   dataset=args.dataset, timezone=args.timezone, timeout=args.timeout)
+    except FiguresRefused as exc:
+        print(f"render: {exc}", file=sys.stderr)
+        return 1
     except CellExecutionError as exc:
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # the kernel's traceback is ANSI-coloured
         lines = [line for line in text.splitlines() if line.strip()]

@@ -6,8 +6,12 @@ lifting in SQL; pandas is only the hand-over format.
 
 Conventions shared by every function:
 
-- ``db`` is an open ``duckdb.DuckDBPyConnection`` or a path to a DuckDB file (opened read-only,
-  so a notebook never locks out a running load). ``dataset`` is the schema dlt loaded into.
+- ``db`` is a :class:`Database`, a path to a DuckDB file, or an open ``duckdb.DuckDBPyConnection``.
+  A ``Database`` or a path is opened read-only for the one call and closed before it returns.
+  DuckDB refuses a writer while *any* other process has the file open, read-only included, so a
+  connection kept open (``connect()``, or your own) makes ``tiktok-portability load`` fail until it
+  is closed; notebooks therefore hold a ``Database`` (just the path), never a connection.
+  ``dataset`` is the schema dlt loaded into.
 - ``user_id=None`` means every loaded user: results carry a ``user_id`` column and rankings,
   numbering and date ranges are per user. A user id filters to that user.
 - A table (or column) that was never loaded reads as empty: the result is an empty DataFrame with
@@ -22,7 +26,9 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator, Sequence
+import time
+import unicodedata
+from collections.abc import Container, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -39,7 +45,7 @@ from .layouts import BY_TABLE, ENTITIES
 
 log = logging.getLogger(__name__)
 
-Db = Union[duckdb.DuckDBPyConnection, str, "os.PathLike[str]"]
+Db = Union["Database", duckdb.DuckDBPyConnection, str, "os.PathLike[str]"]
 FollowList = Literal["followers", "following"]
 Period = Literal["week", "month"]
 
@@ -66,16 +72,77 @@ _EXTRA_TYPES = {
 # --- plumbing ------------------------------------------------------------------------------------
 
 def connect(path: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection:
-    """Open a DuckDB file read-only; a missing file gives an empty in-memory database.
+    """Open a DuckDB file read-only and keep it open; a missing file gives an empty in-memory database.
 
-    Read-only so that analysis never blocks a load; an empty stand-in so that a notebook pointed at
-    a file that does not exist yet says "No data" everywhere instead of failing in its first cell.
+    The connection holds the file until you close it, and DuckDB lets no load write to a file another
+    process has open, read-only or not: ``tiktok-portability load`` fails meanwhile. For anything
+    that stays around (a notebook, a long session) use :class:`Database` instead, which opens the
+    file only for each query. An empty stand-in for a missing file, so that a notebook pointed at a
+    file that does not exist yet says "No data" everywhere instead of failing in its first cell.
     """
     file = Path(path)
     if not file.exists():
         log.warning("DuckDB file %s does not exist; every result will be empty", file)
         return duckdb.connect(":memory:")
     return duckdb.connect(str(file), read_only=True)
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    """DuckDB's "Could not set lock on file …: Conflicting lock is held in …" (another process writes)."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.IOException) and ("conflicting lock" in text or "could not set lock" in text)
+
+
+class Database:
+    """A DuckDB file to analyse, opened read-only for each call and closed before the call returns.
+
+    Holds nothing but the path, so keeping one around (a notebook between cells) never blocks a
+    load, and every call sees what the latest load wrote. While a load holds the file, a call waits
+    for it, polling, up to ``wait_seconds`` (then DuckDB's lock error is raised). A missing file
+    reads as an empty database (one warning), and is picked up once a load creates it.
+
+        db = analysis.Database("tiktok_portability.duckdb")
+        analysis.watch_sessions(db)   # opens, queries, closes
+
+    It is an ``os.PathLike``: anything that takes a path takes it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, wait_seconds: float = 60.0) -> None:
+        self.path = Path(path)
+        self.wait_seconds = float(wait_seconds)
+        self._warned_missing = False
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __repr__(self) -> str:
+        return f"Database({str(self.path)!r})"
+
+    @contextmanager
+    def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection for one block, closed on leaving it."""
+        con = self._open()
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        if not self.path.exists():
+            if not self._warned_missing:
+                log.warning("DuckDB file %s does not exist; every result will be empty", self.path)
+                self._warned_missing = True
+            return duckdb.connect(":memory:")
+        deadline = time.monotonic() + self.wait_seconds
+        pause = 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=True)
+            except duckdb.Error as exc:
+                if not _is_lock_conflict(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
+            pause = min(pause * 2, 1.0)
 
 
 def _ident(name: str) -> str:
@@ -129,8 +196,14 @@ class _Source:
         Missing columns become typed NULLs and mistyped ones are TRY_CAST, so the SQL around a
         relation never depends on what a particular load happened to create.
         """
+        return self._relation(table, ("user_id", *columns), per_user=True)
+
+    def shared(self, table: str, *columns: str) -> str:
+        """Like :meth:`rel` for a table that belongs to no user (``videos``): no user_id, no filter."""
+        return self._relation(table, columns, per_user=False)
+
+    def _relation(self, table: str, wanted: tuple[str, ...], *, per_user: bool) -> str:
         existing = self.columns(table)
-        wanted = ("user_id", *columns)
         if not existing:
             nulls = ", ".join(f"NULL::{_column_type(table, c)} AS {_ident(c)}" for c in wanted)
             return f"(SELECT {nulls} WHERE false)"
@@ -144,7 +217,7 @@ class _Source:
             else:
                 parts.append(_ident(c))
         where = ""
-        if self.user_id is not None:
+        if per_user and self.user_id is not None:
             where = f" WHERE user_id = {_literal(self.user_id)}" if "user_id" in existing else " WHERE false"
         return f"(SELECT {', '.join(parts)} FROM {self.qualified(table)}{where})"
 
@@ -176,15 +249,13 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
 
 @contextmanager
 def _source(db: Db, dataset: str, user_id: str | None) -> Iterator[_Source]:
-    """Use a given connection as is; open (and close) one for a path."""
+    """Use a given connection as is; for a Database or a path, one read-only connection for this call."""
     if isinstance(db, duckdb.DuckDBPyConnection):
         yield _Source(db, dataset, user_id)
         return
-    con = connect(db)
-    try:
+    database = db if isinstance(db, Database) else Database(db)
+    with database.connection() as con:
         yield _Source(con, dataset, user_id)
-    finally:
-        con.close()
 
 
 def _local(column: str, tz: str | None) -> str:
@@ -623,7 +694,11 @@ def activity_heatmap(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str | N
 
 def daily_activity(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str | None = None,
                    tz: str | None = None) -> pd.DataFrame:
-    """Videos watched, liked and favourited (any favourite list) per day, zero-filled in between."""
+    """Videos watched, liked and favourited (any favourite list) per day, zero-filled in between.
+
+    Zero-filled everywhere, also on days no export reached (watch history goes back ~180 days per
+    export): :func:`daily_activity_coverage` tells "no activity" from "not in any export".
+    """
     with _source(db, dataset, user_id) as src:
         def events(table: str, kind: str) -> str:
             col = TIME_COLUMNS[table]
@@ -647,6 +722,60 @@ def daily_activity(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str | Non
             ORDER BY days.user_id, days.date""")
 
 
+ACTIVITY_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("watched", ("watch_history",)), ("liked", ("likes",)), ("favorited", FAVORITE_TABLES))
+
+
+def daily_activity_coverage(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str | None = None,
+                            tz: str | None = None) -> pd.DataFrame:
+    """Per day and kind (watched, liked, favorited): events, and whether any export covered that day.
+
+    An export holds only the last ~180 days of watch history, so a day no export reached is unknown,
+    not a day without watching. A day is ``covered`` for a kind when one export's list (one table,
+    one ``archive_sha256``; any favourite list counts for "favorited") reaches it: from the list's
+    first event to its last, or to the export's own date when the ``archives`` table has it (a list
+    holds every event up to the moment of export). ``events`` is then the count (0 on a quiet day);
+    outside coverage it is NULL (``pd.NA``), never 0. Days run from the user's first to last event
+    of any kind, so all kinds share one calendar.
+    Columns: ``user_id, kind, date, events`` (nullable Int64) ``, covered``.
+    """
+    with _source(db, dataset, user_id) as src:
+        parts = []
+        for kind, tables in ACTIVITY_KINDS:
+            for table in tables:
+                col = _ident(TIME_COLUMNS[table])
+                parts.append(
+                    f"SELECT user_id, {_literal(kind)} AS kind, {_literal(table)} AS source, archive_sha256, "
+                    f"CAST({_local(col, tz)} AS DATE) AS date "
+                    f"FROM {src.rel(table, TIME_COLUMNS[table], 'archive_sha256')} WHERE {col} IS NOT NULL")
+        kinds = ", ".join(f"({_literal(kind)}, {i})" for i, (kind, _) in enumerate(ACTIVITY_KINDS))
+        df = src.frame(f"""
+            WITH ev AS ({' UNION ALL '.join(parts)}),
+            exports AS (SELECT user_id, archive_sha256, max(CAST({_local('exported_at', tz)} AS DATE)) AS day
+                        FROM {src.rel('archives', 'archive_sha256', 'exported_at')}
+                        WHERE archive_sha256 IS NOT NULL GROUP BY ALL),
+            spans AS (SELECT ev.user_id, ev.kind, ev.source, ev.archive_sha256, min(ev.date) AS lo,
+                             greatest(max(ev.date), coalesce(any_value(x.day), max(ev.date))) AS hi
+                      FROM ev LEFT JOIN exports x ON x.user_id = ev.user_id AND x.archive_sha256 = ev.archive_sha256
+                      GROUP BY ALL),
+            bounds AS (SELECT user_id, min(date) AS lo, max(date) AS hi FROM ev GROUP BY user_id),
+            days AS (SELECT user_id, CAST(unnest(generate_series(lo, hi, INTERVAL 1 DAY)) AS DATE) AS date
+                     FROM bounds),
+            grid AS (SELECT days.user_id, k.kind, k.position, days.date
+                     FROM days, (VALUES {kinds}) k(kind, position)),
+            cov AS (SELECT g.user_id, g.kind, g.position, g.date, bool_or(s.lo IS NOT NULL) AS covered
+                    FROM grid g LEFT JOIN spans s ON s.user_id = g.user_id AND s.kind = g.kind
+                                                  AND g.date BETWEEN s.lo AND s.hi
+                    GROUP BY ALL),
+            counts AS (SELECT user_id, kind, date, count(*) AS events FROM ev GROUP BY ALL)
+            SELECT cov.user_id, cov.kind, cov.date,
+                   CASE WHEN cov.covered THEN coalesce(counts.events, 0) END AS events, cov.covered
+            FROM cov LEFT JOIN counts USING (user_id, kind, date)
+            ORDER BY cov.user_id, cov.position, cov.date""")
+    df["events"] = df["events"].astype("Int64")
+    return df
+
+
 def top_searches(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str | None = None, n: int = 20) -> pd.DataFrame:
     """The ``n`` most repeated search terms per user (case and surrounding spaces ignored)."""
     with _source(db, dataset, user_id) as src:
@@ -660,6 +789,171 @@ def top_searches(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str | None 
             QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY count(*) DESC, search_term) <= {int(n)}
             ORDER BY user_id, searches DESC, search_term""")
 
+
+# --- what you watch, comment on and are shown ------------------------------------------------------
+
+def watch_rates(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str | None = None) -> pd.DataFrame:
+    """Of the distinct videos watched: the share watched more than once, liked, and saved to favourites.
+
+    ``videos`` = distinct ``video_id`` in the watch history (``views`` = its rows with an id);
+    ``rewatched`` = those watched more than once; ``liked`` / ``favorited`` = those also in the like
+    list / favourite videos. Rates are counts / ``videos``. A like of a video whose viewing is not
+    in the watch history (older than the exports reach) is not counted: like and view must overlap.
+    """
+    with _source(db, dataset, user_id) as src:
+        return src.frame(f"""
+            WITH v AS (SELECT user_id, video_id, count(*) AS views
+                       FROM {src.rel('watch_history', 'video_id')} WHERE video_id IS NOT NULL GROUP BY ALL),
+            l AS (SELECT DISTINCT user_id, video_id FROM {src.rel('likes', 'video_id')} WHERE video_id IS NOT NULL),
+            f AS (SELECT DISTINCT user_id, video_id FROM {src.rel('favorite_videos', 'video_id')}
+                  WHERE video_id IS NOT NULL),
+            c AS (SELECT v.user_id, sum(v.views)::BIGINT AS views, count(*) AS videos,
+                         count(*) FILTER (WHERE v.views > 1) AS rewatched, count(l.video_id) AS liked,
+                         count(f.video_id) AS favorited
+                  FROM v LEFT JOIN l ON l.user_id = v.user_id AND l.video_id = v.video_id
+                         LEFT JOIN f ON f.user_id = v.user_id AND f.video_id = v.video_id
+                  GROUP BY v.user_id)
+            SELECT user_id, views, videos, rewatched, liked, favorited,
+                   rewatched / videos::DOUBLE AS rewatch_rate, liked / videos::DOUBLE AS like_rate,
+                   favorited / videos::DOUBLE AS favorite_rate
+            FROM c ORDER BY user_id""")
+
+
+_HANDLE = r"'/@([^/?#]+)'"
+
+
+def _creators_sql(src: _Source) -> str:
+    """``cw`` = every watch row with its creator, or NULL when neither source names one.
+
+    From the ``videos`` table (``tiktok-portability enrich``) when it has the video: the handle in
+    ``author_url``, else ``author_name``; otherwise the ``@handle`` of the watch link (only links of
+    the ``tiktok.com/@name/video/…`` form have one). Handles are shown as ``@name``.
+    """
+    videos = src.shared("videos", "video_id", "author_url", "author_name", "status")
+    return f"""
+        vc AS (SELECT video_id,
+                      any_value(coalesce('@' || nullif(regexp_extract(author_url, {_HANDLE}, 1), ''),
+                                         nullif(trim(author_name), ''))) AS creator
+               FROM {videos} WHERE video_id IS NOT NULL AND coalesce(status, 'ok') = 'ok' GROUP BY video_id),
+        cw AS (SELECT w.user_id, w.watched_at, w.video_id,
+                      coalesce(vc.creator, '@' || nullif(regexp_extract(w.link, {_HANDLE}, 1), '')) AS creator
+               FROM {src.rel('watch_history', 'watched_at', 'video_id', 'link')} w
+               LEFT JOIN vc ON vc.video_id = w.video_id)"""
+
+
+def top_creators(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str | None = None,
+                 n: int = 15) -> pd.DataFrame:
+    """The ``n`` creators watched most (views, distinct videos, first and last view) per user.
+
+    Only views whose creator is known count (see :func:`creator_coverage` for how many that is): the
+    ``videos`` table filled by ``tiktok-portability enrich`` when present, else the ``@name`` in
+    the watch link. Ties by name.
+    """
+    with _source(db, dataset, user_id) as src:
+        return src.frame(f"""
+            WITH {_creators_sql(src)}
+            SELECT user_id, row_number() OVER (PARTITION BY user_id ORDER BY count(*) DESC, creator) AS rank,
+                   creator, count(*) AS views, count(DISTINCT video_id) AS videos,
+                   min(watched_at) AS first_watched_at, max(watched_at) AS last_watched_at
+            FROM cw WHERE creator IS NOT NULL GROUP BY user_id, creator
+            QUALIFY rank <= {int(n)}
+            ORDER BY user_id, rank""")
+
+
+def creator_coverage(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str | None = None) -> pd.DataFrame:
+    """Views in the watch history and how many of them name their creator (``share``): how much of
+    your watching :func:`top_creators` can see."""
+    with _source(db, dataset, user_id) as src:
+        return src.frame(f"""
+            WITH {_creators_sql(src)}
+            SELECT user_id, count(*) AS views, count(creator) AS views_with_creator,
+                   count(creator) / count(*)::DOUBLE AS share
+            FROM cw GROUP BY user_id ORDER BY user_id""")
+
+
+def top_hashtags(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str | None = None,
+                 n: int = 20) -> pd.DataFrame:
+    """Hashtags of the videos you watched (``views``, ``videos``) and of your own posts (``in_your_posts``).
+
+    Watched videos' hashtags come from the ``videos`` table (``tiktok-portability enrich``); without
+    it only your own hashtags (the export's ``hashtags`` list) are there, with 0 views. Lower-cased,
+    without ``#``. The ``n`` first per user: most viewed, then your own, then by name.
+    """
+    with _source(db, dataset, user_id) as src:
+        clean = "lower(trim(ltrim(trim({}), '#')))"
+        return src.frame(f"""
+            WITH own AS (SELECT DISTINCT user_id, {clean.format('hashtag_name')} AS hashtag
+                         FROM {src.rel('hashtags', 'hashtag_name')} WHERE hashtag_name IS NOT NULL),
+            tags AS (SELECT DISTINCT video_id, lower(tag) AS hashtag FROM (
+                         SELECT video_id, unnest(regexp_split_to_array(hashtags, '[\\s,#\\[\\]"'']+')) AS tag
+                         FROM {src.shared('videos', 'video_id', 'hashtags', 'status')}
+                         WHERE video_id IS NOT NULL AND hashtags IS NOT NULL AND coalesce(status, 'ok') = 'ok')
+                     WHERE tag <> ''),
+            watched AS (SELECT w.user_id, t.hashtag, count(*) AS views, count(DISTINCT w.video_id) AS videos
+                        FROM {src.rel('watch_history', 'video_id')} w JOIN tags t ON t.video_id = w.video_id
+                        GROUP BY ALL),
+            j AS (SELECT coalesce(watched.user_id, own.user_id) AS user_id,
+                         coalesce(watched.hashtag, own.hashtag) AS hashtag,
+                         coalesce(watched.views, 0)::BIGINT AS views, coalesce(watched.videos, 0)::BIGINT AS videos,
+                         own.hashtag IS NOT NULL AS in_your_posts
+                  FROM watched FULL OUTER JOIN own ON own.user_id = watched.user_id AND own.hashtag = watched.hashtag
+                  WHERE coalesce(watched.hashtag, own.hashtag) <> '')
+            SELECT user_id, row_number() OVER (PARTITION BY user_id
+                                               ORDER BY views DESC, in_your_posts DESC, hashtag) AS rank,
+                   hashtag, views, videos, in_your_posts
+            FROM j QUALIFY rank <= {int(n)}
+            ORDER BY user_id, rank""")
+
+
+def comments_by_month(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str | None = None,
+                      tz: str | None = None) -> pd.DataFrame:
+    """Comments you wrote per calendar month (zero rows for quiet months in between) and their length.
+
+    ``with_text``: comments that have text (a sticker- or photo-only comment has none);
+    ``median_length`` / ``mean_length``: their length in characters as displayed (an emoji counts
+    once), NULL in a month without any.
+    """
+    with _source(db, dataset, user_id) as src:
+        return src.frame(f"""
+            WITH c AS (SELECT user_id, date_trunc('month', {_local('commented_at', tz)}) AS month,
+                              length_grapheme(comment) AS length
+                       FROM {src.rel('comments', 'commented_at', 'comment')} WHERE commented_at IS NOT NULL),
+            bounds AS (SELECT user_id, min(month) AS lo, max(month) AS hi FROM c GROUP BY user_id),
+            months AS (SELECT user_id, unnest(generate_series(lo, hi, INTERVAL 1 MONTH)) AS month FROM bounds),
+            counts AS (SELECT user_id, month, count(*) AS comments, count(length) AS with_text,
+                              median(length) AS median_length, avg(length) AS mean_length
+                       FROM c GROUP BY ALL)
+            SELECT months.user_id, CAST(months.month AS DATE) AS month, coalesce(counts.comments, 0) AS comments,
+                   coalesce(counts.with_text, 0) AS with_text, counts.median_length::DOUBLE AS median_length,
+                   counts.mean_length
+            FROM months LEFT JOIN counts USING (user_id, month)
+            ORDER BY months.user_id, month""")
+
+
+def live_by_month(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str | None = None,
+                  tz: str | None = None) -> pd.DataFrame:
+    """LIVE activity per calendar month: ``went_live``, ``watched`` (rooms) and ``commented``
+    (your comments), with the number of distinct rooms. Only months with activity are listed."""
+    with _source(db, dataset, user_id) as src:
+        at = _ident("at")
+        return src.frame(f"""
+            SELECT user_id, CAST(date_trunc('month', {_local(at, tz)}) AS DATE) AS month,
+                   coalesce(activity, '(unknown)') AS activity, count(*) AS events,
+                   count(DISTINCT room_id) AS rooms
+            FROM {src.rel('live_history', 'at', 'activity', 'room_id')} WHERE {at} IS NOT NULL
+            GROUP BY ALL ORDER BY user_id, month, activity""")
+
+
+def ad_interests(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str | None = None) -> pd.DataFrame:
+    """The interest categories TikTok infers about you for ads, sorted by name."""
+    with _source(db, dataset, user_id) as src:
+        return src.frame(f"""
+            SELECT DISTINCT user_id, trim(interest) AS interest
+            FROM {src.rel('ad_interests', 'interest')} WHERE interest IS NOT NULL AND trim(interest) <> ''
+            ORDER BY user_id, interest""")
+
+
+# --- sharing, logins and messages -----------------------------------------------------------------
 
 def shares_by_method(db: Db, *, dataset: str = DEFAULT_DATASET, user_id: str | None = None) -> pd.DataFrame:
     """How the user shares (copy link, chat, WhatsApp…): counts and share of all shares."""
@@ -742,3 +1036,35 @@ def direct_messages_by_month(db: Db, *, dataset: str = DEFAULT_DATASET, user_id:
             FROM m JOIN names n ON n.user_id = m.user_id AND n.conversation IS NOT DISTINCT FROM m.conversation
             GROUP BY ALL
             ORDER BY m.user_id, month, conversation""")
+
+
+# --- chart labels ----------------------------------------------------------------------------------
+
+_INVISIBLE = frozenset({0x200D, 0xFE0E, 0xFE0F})  # zero-width joiner, text/emoji presentation selectors
+
+
+def _pictograph(code: int) -> bool:
+    """Emoji and symbols the usual chart fonts lack: outside the BMP, Misc Symbols, Dingbats, arrows+."""
+    return code > 0xFFFF or 0x2600 <= code <= 0x27BF or 0x2B00 <= code <= 0x2BFF
+
+
+def chart_text(text: str, glyphs: Container[int] | None = None) -> str:
+    """``text`` for a chart label: a character the chart font cannot draw becomes ``:its_name:``.
+
+    Matplotlib draws a missing glyph as an empty box, so "cat videos 🐱" would lose what matters;
+    here it reads "cat videos :cat_face:". ``glyphs``: the code points the chart's fonts have (an
+    emoji font among them keeps emoji as they are); without it, emoji and pictographs are replaced.
+    Zero-width joiners and emoji presentation selectors are dropped; whitespace is kept.
+    """
+    out = []
+    for ch in str(text):
+        code = ord(ch)
+        if code in _INVISIBLE:
+            continue
+        drawable = (code in glyphs) if glyphs is not None else not _pictograph(code)
+        if drawable or ch.isspace():
+            out.append(ch)
+            continue
+        name = unicodedata.name(ch, "")
+        out.append(f":{name.lower().replace(' ', '_')}:" if name else f"\\u{code:04x}")
+    return "".join(out)

@@ -7,6 +7,10 @@ real pipeline and compare with what the generator knows happened.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from itertools import pairwise
@@ -407,6 +411,190 @@ def test_direct_message_names_only_on_request(dm_db):
     assert "Example St" not in text and "bob_private" not in text  # text and senders still never leave
 
 
+
+# --- coverage, watching, comments, LIVE, ads --------------------------------------------------------
+
+DAY_COLUMNS = ["user_id", "kind", "date", "events", "covered"]
+
+
+def test_days_outside_every_export_are_unknown_not_zero(con):
+    """Export A (taken 4 Jan) reaches back to 1 Jan, export B (taken 7 Jan) to 6 Jan: 5 Jan is in
+    neither, so it is NULL and not covered, while 2 Jan and 4 Jan (in A, nothing watched) are real 0s."""
+    add_table(con, "archives", {"user_id": "VARCHAR", "archive_sha256": "VARCHAR", "exported_at": "TIMESTAMPTZ"},
+              [("me", "A", at("2025-01-04 12:00")), ("me", "B", at("2025-01-07 23:00"))])
+    add_table(con, "watch_history", {**WATCH_COLUMNS, "archive_sha256": "VARCHAR"}, [
+        ("me", at("2025-01-01 10:00"), None, "1", "A"), ("me", at("2025-01-01 11:00"), None, "2", "A"),
+        ("me", at("2025-01-03 09:00"), None, "3", "A"),
+        ("me", at("2025-01-06 09:00"), None, "4", "B"), ("me", at("2025-01-07 09:00"), None, "5", "B"),
+    ])
+    # no archive column (an older load): the list spans its first to its last event
+    add_table(con, "likes", {"user_id": "VARCHAR", "liked_at": "TIMESTAMPTZ"},
+              [("me", at("2025-01-02 08:00")), ("me", at("2025-01-07 08:00"))])
+    # every favourite list of every export spans by itself: sounds of A cover 1–4 Jan, videos of B 6–7 Jan
+    favorite = {"user_id": "VARCHAR", "favorited_at": "TIMESTAMPTZ", "archive_sha256": "VARCHAR"}
+    add_table(con, "favorite_sounds", favorite, [("me", at("2025-01-01 13:00"), "A")])
+    add_table(con, "favorite_videos", favorite, [("me", at("2025-01-06 12:00"), "B")])
+    days = pd.date_range("2025-01-01", "2025-01-07", freq="D")
+    NA = pd.NA
+    expected = pd.DataFrame({
+        "user_id": ["me"] * 21,
+        "kind": ["watched"] * 7 + ["liked"] * 7 + ["favorited"] * 7,
+        "date": list(days) * 3,
+        "events": pd.array([2, 0, 1, 0, NA, 1, 1] + [NA, 1, 0, 0, 0, 0, 1] + [1, 0, 0, 0, NA, 1, 0], dtype="Int64"),
+        "covered": [True] * 4 + [False, True, True] + [False] + [True] * 6 + [True] * 4 + [False, True, True],
+    })
+    daily = analysis.daily_activity_coverage(con)
+    assert list(daily.columns) == DAY_COLUMNS
+    assert daily["events"].dtype == "Int64"
+    pd.testing.assert_frame_equal(daily, expected, check_dtype=False)
+    # the zero-filled daily_activity says 0 for 5 Jan as well: that is why the chart does not use it
+    assert analysis.daily_activity(con)["watched"].tolist() == [2, 0, 1, 0, 0, 1, 1]
+
+
+def test_coverage_days_follow_the_time_zone(con):
+    add_table(con, "watch_history", WATCH_COLUMNS, watch_rows("me", [at("2025-01-01 12:00"), at("2025-01-02 23:30")]))
+    local = analysis.daily_activity_coverage(con, tz="Europe/Amsterdam")  # 23:30 UTC = 00:30 on 3 Jan
+    watched = local[local["kind"] == "watched"]
+    assert watched["date"].dt.strftime("%m-%d").tolist() == ["01-01", "01-02", "01-03"]
+    assert watched["events"].tolist() == [1, 0, 1]
+
+
+@pytest.fixture
+def watch_db(con):
+    """Five views of four videos (two of video 1); only videos 1 and 3 have an @name in the link."""
+    add_table(con, "watch_history", WATCH_COLUMNS, [
+        ("me", at("2025-01-01 10:00"), "https://www.tiktok.com/@alice/video/1", "1"),
+        ("me", at("2025-01-02 10:00"), "https://www.tiktok.com/@alice/video/1?lang=en", "1"),
+        ("me", at("2025-01-03 10:00"), "https://www.tiktokv.com/share/video/2/", "2"),
+        ("me", at("2025-01-04 10:00"), "https://www.tiktok.com/@bob/video/3", "3"),
+        ("me", at("2025-01-05 10:00"), "https://www.tiktokv.com/share/video/4/", "4"),
+    ])
+    return con
+
+
+VIDEO_COLUMNS = {"video_id": "VARCHAR", "status": "VARCHAR", "author_name": "VARCHAR", "author_url": "VARCHAR",
+                 "title": "VARCHAR", "hashtags": "VARCHAR"}
+
+
+def add_videos(con) -> None:
+    """What `tiktok-portability enrich` writes (no user_id: a video is the same for everyone)."""
+    add_table(con, "videos", VIDEO_COLUMNS, [
+        ("1", "ok", "Alice A.", "https://www.tiktok.com/@alice", "cats! #cats", "cats"),
+        ("2", "ok", "Alice A.", "https://www.tiktok.com/@alice", "#cats #food", "cats,food"),
+        ("3", "unavailable", None, None, None, None),  # removed: the link's @bob still counts
+        ("4", "ok", "Carol", None, "no tags", None),  # no handle: the display name
+    ])
+
+
+def test_top_creators_from_watch_links(watch_db):
+    creators = analysis.top_creators(watch_db)
+    expected = pd.DataFrame({
+        "user_id": ["me", "me"], "rank": [1, 2], "creator": ["@alice", "@bob"], "views": [2, 1], "videos": [1, 1],
+        "first_watched_at": [pd.Timestamp(at("2025-01-01 10:00")), pd.Timestamp(at("2025-01-04 10:00"))],
+        "last_watched_at": [pd.Timestamp(at("2025-01-02 10:00")), pd.Timestamp(at("2025-01-04 10:00"))],
+    })
+    pd.testing.assert_frame_equal(creators, expected, check_dtype=False)
+    pd.testing.assert_frame_equal(analysis.creator_coverage(watch_db), pd.DataFrame(
+        {"user_id": ["me"], "views": [5], "views_with_creator": [3], "share": [0.6]}), check_dtype=False)
+
+
+def test_top_creators_prefer_the_videos_table_when_enriched(watch_db):
+    add_videos(watch_db)
+    creators = analysis.top_creators(watch_db)
+    assert creators[["rank", "creator", "views", "videos"]].values.tolist() == [
+        [1, "@alice", 3, 2], [2, "@bob", 1, 1], [3, "Carol", 1, 1]]
+    assert analysis.top_creators(watch_db, n=1)["creator"].tolist() == ["@alice"]
+    assert analysis.creator_coverage(watch_db)[["views", "views_with_creator", "share"]].values.tolist() == [
+        [5, 5, 1.0]]
+
+
+def test_top_hashtags_of_own_posts_and_of_watched_videos(watch_db):
+    add_table(watch_db, "hashtags", {"user_id": "VARCHAR", "hashtag_name": "VARCHAR"},
+              [("me", "#Food"), ("me", "travel"), ("someone_else", "secret")])
+    columns = ["user_id", "rank", "hashtag", "views", "videos", "in_your_posts"]
+    before = analysis.top_hashtags(watch_db, user_id="me")  # without `enrich`: only your own, no views
+    pd.testing.assert_frame_equal(before, pd.DataFrame(
+        [["me", 1, "food", 0, 0, True], ["me", 2, "travel", 0, 0, True]], columns=columns), check_dtype=False)
+    add_videos(watch_db)
+    after = analysis.top_hashtags(watch_db, user_id="me")
+    # cats: video 1 twice and video 2 once; food: video 2 once, and in your posts
+    pd.testing.assert_frame_equal(after, pd.DataFrame(
+        [["me", 1, "cats", 3, 2, False], ["me", 2, "food", 1, 1, True], ["me", 3, "travel", 0, 0, True]],
+        columns=columns), check_dtype=False)
+    assert analysis.top_hashtags(watch_db)["user_id"].tolist() == ["me", "me", "me", "someone_else"]
+
+
+def test_rewatch_like_and_favourite_rates_per_video_watched(watch_db):
+    watch_db.executemany("INSERT INTO tiktok.watch_history VALUES (?, ?, ?, ?, ?)", [
+        ("me", "x", at("2025-01-06 10:00"), "https://www.tiktok.com/@bob/video/3", "3"),
+        ("me", "y", at("2025-01-06 11:00"), None, None),  # no video id: not counted
+    ])
+    add_table(watch_db, "likes", {"user_id": "VARCHAR", "liked_at": "TIMESTAMPTZ", "video_id": "VARCHAR"}, [
+        ("me", at("2025-01-01 10:01"), "1"), ("me", at("2025-01-03 10:01"), "2"),
+        ("me", at("2025-01-09 10:00"), "1"),  # liked again later: still one video
+        ("me", at("2024-06-01 10:00"), "9"),  # never watched (as far as the exports go)
+    ])
+    add_table(watch_db, "favorite_videos", {"user_id": "VARCHAR", "favorited_at": "TIMESTAMPTZ", "video_id": "VARCHAR"},
+              [("me", at("2025-01-04 10:05"), "3")])
+    rates = analysis.watch_rates(watch_db)
+    # videos 1, 2, 3, 4 watched 2, 1, 2, 1 times: 1 and 3 again; 1 and 2 liked; 3 saved
+    pd.testing.assert_frame_equal(rates, pd.DataFrame({
+        "user_id": ["me"], "views": [6], "videos": [4], "rewatched": [2], "liked": [2], "favorited": [1],
+        "rewatch_rate": [0.5], "like_rate": [0.5], "favorite_rate": [0.25]}), check_dtype=False)
+
+
+def test_comments_per_month_and_their_length(con):
+    add_table(con, "comments", {"user_id": "VARCHAR", "row_key": "VARCHAR", "commented_at": "TIMESTAMPTZ",
+                                "comment": "VARCHAR"}, [
+        ("me", at("2025-01-05 10:00"), "hello"),       # 5 characters
+        ("me", at("2025-01-20 10:00"), "hi there!"),   # 9
+        ("me", at("2025-01-25 10:00"), None),          # a sticker: counted, no length
+        ("me", at("2025-03-02 10:00"), "ok 👍🏽"),       # 4: an emoji with its skin tone is one character
+    ])
+    expected = pd.DataFrame({
+        "user_id": ["me"] * 3, "month": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01"]),
+        "comments": [3, 0, 1], "with_text": [2, 0, 1], "median_length": [7.0, None, 4.0],
+        "mean_length": [7.0, None, 4.0]})
+    pd.testing.assert_frame_equal(analysis.comments_by_month(con), expected, check_dtype=False)
+
+
+def test_live_activity_per_month(con):
+    add_table(con, "live_history", {"user_id": "VARCHAR", "row_key": "VARCHAR", '"at"': "TIMESTAMPTZ",
+                                    "activity": "VARCHAR", "room_id": "VARCHAR", "comment": "VARCHAR"}, [
+        ("me", at("2025-01-03 20:00"), "went_live", "r1", None),
+        ("me", at("2025-01-10 20:00"), "watched", "r2", None),
+        ("me", at("2025-01-10 20:05"), "commented", "r2", "hi"),
+        ("me", at("2025-01-10 20:06"), "commented", "r2", "bye"),
+        ("me", at("2025-03-01 20:00"), "watched", "r3", None),
+    ])
+    expected = pd.DataFrame(
+        [["me", pd.Timestamp("2025-01-01"), "commented", 2, 1], ["me", pd.Timestamp("2025-01-01"), "watched", 1, 1],
+         ["me", pd.Timestamp("2025-01-01"), "went_live", 1, 1], ["me", pd.Timestamp("2025-03-01"), "watched", 1, 1]],
+        columns=["user_id", "month", "activity", "events", "rooms"])
+    pd.testing.assert_frame_equal(analysis.live_by_month(con), expected, check_dtype=False)
+
+
+def test_ad_interests_listed_once_by_name(con):
+    add_table(con, "ad_interests", {"user_id": "VARCHAR", "interest": "VARCHAR"},
+              [("me", " Pets"), ("me", "Books & Literature"), ("me", "Pets"), ("me", ""), ("me", None)])
+    pd.testing.assert_frame_equal(analysis.ad_interests(con), pd.DataFrame(
+        {"user_id": ["me", "me"], "interest": ["Books & Literature", "Pets"]}), check_dtype=False)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("cat videos 🐱", "cat videos :cat_face:"),
+    ("café latte art ☕️", "café latte art :hot_beverage:"),  # the emoji presentation selector is dropped
+    ("👩‍💻 tips", ":woman::personal_computer: tips"),  # a ZWJ sequence: its parts, by name
+    ("two\nlines", "two\nlines"),
+])
+def test_chart_text_names_emoji_a_font_cannot_draw(text, expected):
+    assert analysis.chart_text(text) == expected
+
+
+def test_chart_text_keeps_what_the_chart_fonts_have():
+    assert analysis.chart_text("a🐱b✈", glyphs={ord("a"), ord("b"), ord("🐱")}) == "a🐱b:airplane:"
+
+
 # --- missing data ----------------------------------------------------------------------------------
 
 FRAME_FUNCTIONS = [
@@ -417,6 +605,8 @@ FRAME_FUNCTIONS = [
     analysis.session_length_distribution, analysis.activity_heatmap, analysis.daily_activity,
     analysis.top_searches, analysis.shares_by_method, analysis.logins_by_device, analysis.logins_by_network,
     analysis.direct_messages_by_conversation, analysis.direct_messages_by_month,
+    analysis.daily_activity_coverage, analysis.watch_rates, analysis.top_creators, analysis.creator_coverage,
+    analysis.top_hashtags, analysis.comments_by_month, analysis.live_by_month, analysis.ad_interests,
 ]
 
 
@@ -457,6 +647,35 @@ def test_a_path_is_opened_read_only_and_closed(follow_db_path):
     assert analysis.list_sizes_by_export(follow_db_path)["accounts"].tolist() == [1, 1]
     with duckdb.connect(str(follow_db_path)) as writer:  # no lock left behind
         writer.execute("SELECT 1")
+
+
+def test_a_database_object_holds_no_connection_between_calls(tmp_path):
+    path = tmp_path / "later.duckdb"
+    db = analysis.Database(path)
+    assert analysis.users(db) == [] and not path.exists()  # missing: empty, and nothing created
+    with duckdb.connect(str(path)) as writer:  # a load creates the file while the object is around
+        add_table(writer, "followers", SNAPSHOT_COLUMNS, snapshot_rows("me", {"a": (None, E1, E2, None)}))
+    assert analysis.users(db) == ["me"]  # the same object sees it
+    with duckdb.connect(str(path)) as writer:  # and leaves no lock behind
+        add_table(writer, "following", SNAPSHOT_COLUMNS, snapshot_rows("me", {"b": (None, E1, E2, None)}))
+    assert analysis.list_sizes_by_export(db)["accounts"].tolist() == [1, 1, 1, 1]
+    assert os.fspath(db) == str(path)
+
+
+def test_a_database_call_waits_while_another_process_writes(follow_db_path):
+    """A load holds the file for its whole run: a call made meanwhile waits for it, then reads."""
+    script = (f"import duckdb, time\ncon = duckdb.connect({str(follow_db_path)!r})\n"
+              "print('locked', flush=True)\ntime.sleep(1.5)\ncon.close()")
+    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(duckdb.IOException, match="lock"):
+            analysis.users(analysis.Database(follow_db_path, wait_seconds=0))
+        started = time.monotonic()
+        assert analysis.users(analysis.Database(follow_db_path, wait_seconds=30)) == ["me"]
+        assert time.monotonic() - started > 0.3
+    finally:
+        holder.wait(timeout=30)
 
 
 # --- on generated exports through the real loader ---------------------------------------------------
