@@ -109,8 +109,8 @@ def tiktok_portability(
         if inputs:
             privacy.check_dataset(dlt.current.source_state())
         skipped = [e.table for e in ENTITIES if e.table in privacy.exclude or (e.opt_in and e.table not in opted_in)]
-        for item in inputs:
-            log.info("reading %s", item.path.name)
+        for number, item in enumerate(inputs, start=1):
+            log.info("reading archive %d/%d: %s (%s)", number, len(inputs), item.path.name, _size(item.path))
             archive = open_archive(item.path, user_id=item.user_id, exported_at=item.exported_at)
             validate_lists(archive, skipped)  # lists no table will read are still checked, not just counted
             yield archive
@@ -173,6 +173,15 @@ def tiktok_portability(
             resources.append(export_resource(entity))
     resources += [unparsed_sections, archives_loaded]
     return resources
+
+
+def _size(path: Path) -> str:
+    """A file's or folder's size for a progress line."""
+    try:
+        size = path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    except OSError:
+        return "size unknown"
+    return f"{size / 1024**2:.1f} MB"
 
 
 def _forget_state(user_id: str) -> DltResource:

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import dlt
+
 from . import settings
 from .errors import PortabilityError, UnknownUser, explain, one_line
 from .redaction import install_redaction
@@ -88,6 +90,12 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+def _progress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--progress", choices=("auto", "log", "tqdm", "none"), default="auto",
+                        help="progress while loading: a bar per table (tqdm), a line every second (log), or "
+                             "nothing; auto: bars on a terminal, nothing otherwise")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tiktok-portability", description=DESCRIPTION, epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -101,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="send every row even inside already-loaded time windows (slower, merge-only)")
     _common(load)
     _privacy_options(load)
+    _progress_option(load)
 
     demo = sub.add_parser("demo", help="the whole job against the fake API on loopback, no credentials needed")
     demo.add_argument("--workdir", type=Path, default=Path("demo_data"), help="tokens, transfers and archives")
@@ -128,13 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
     _api_options(sync)
     _common(sync)
     _privacy_options(sync)
+    _progress_option(sync)
 
     status = sub.add_parser("status", help="users, tokens (never their values), transfers, last loads")
     _api_options(status)
     _common(status)
 
-    forget = sub.add_parser("forget", help="erase every row, token, transfer and archive of one user")
+    forget = sub.add_parser("forget", help="erase every row, token, transfer and archive of one user (an API "
+                            "user is first disconnected at TikTok: pending requests cancelled, token revoked)")
     forget.add_argument("--user-id", required=True)
+    forget.add_argument("--local-only", action="store_true",
+                        help="delete here only; do not contact TikTok (archive-mode users never need it)")
     _api_options(forget)
     _common(forget)
 
@@ -148,6 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
     drop.add_argument("--drop", metavar="LOAD_ID", help="delete this set-aside package (it holds rows of personal data)")
     drop.add_argument("--drop-all", action="store_true", help="delete every set-aside package")
     _common(aside)
+
+    web = sub.add_parser("serve", help="the web consent app: users connect (and disconnect) TikTok in a browser; "
+                         "webhooks on POST /webhook (docs/web-consent.md)")
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    web.add_argument("--port", type=int, help="port to listen on (default: the port of an http://127.0.0.1 "
+                     "redirect_uri, else 8080)")
+    web.add_argument("--scopes", default="user.info.basic,portability.all.ongoing",
+                     help="comma-separated scopes to ask for (default: %(default)s)")
+    _api_options(web)
+    _common(web)
+    for action in web._actions:
+        if action.dest in ("duckdb", "destination", "dataset"):
+            action.help += "; a disconnect forgets the user there"
 
     hook = sub.add_parser("webhook", help="receive TikTok webhooks (download ready, authorization removed)")
     hook.add_argument("--port", type=int, default=8090)
@@ -212,8 +238,23 @@ def _no_database_left_on_failure(args: argparse.Namespace) -> Iterator[None]:
 
 
 def _pipeline(args: argparse.Namespace):
-    return make_pipeline(duckdb_path=_duckdb_file(args), destination_name=args.destination, dataset=args.dataset,
-                         pipelines_dir=args.pipelines_dir)
+    pipeline = make_pipeline(duckdb_path=_duckdb_file(args), destination_name=args.destination, dataset=args.dataset,
+                             pipelines_dir=args.pipelines_dir)
+    collector = _progress_collector(getattr(args, "progress", "none"))
+    if collector is not None:
+        pipeline.collector = collector
+    return pipeline
+
+
+def _progress_collector(choice: str) -> Any:
+    """dlt's own progress collectors: rows per table while extracting and normalizing, jobs while loading."""
+    if choice == "auto":
+        choice = "tqdm" if sys.stderr.isatty() and not os.environ.get("CI") else "none"
+    if choice == "log":
+        return dlt.progress.log(log_period=1.0, logger=sys.stderr, dump_system_stats=False)
+    if choice == "tqdm":
+        return dlt.progress.tqdm(file=sys.stderr, leave=False)
+    return None
 
 
 def _service(args: argparse.Namespace, **overrides: Any):
@@ -379,15 +420,17 @@ def _privacy_line() -> str:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    from .forget import forget_user
-
     service = _service(args)
     with _no_database_left_on_failure(args):
-        report = forget_user(service.pipeline, args.user_id, tokens=service.store, transfers=service.transfers,
-                             archive_dir=service.config.archive_dir)
+        told = service.disconnect(args.user_id, forget=True, local_only=args.local_only)  # TikTok first
+        report = told.forgot
+        assert report is not None
         if not report.found:
             raise UnknownUser(f"no row, token, transfer or archive of user {args.user_id!r} here: check the id "
                               "(the user_id column; `tiktok-portability status` lists API users)")
+    print(f"TikTok: {told.tiktok}", file=sys.stderr)  # stdout stays the local report
+    if told.cancelled:
+        print(f"requests cancelled at TikTok: {', '.join(map(str, told.cancelled))}", file=sys.stderr)
     print(f"forgot {args.user_id}:")
     for line in report.lines():
         print(f"  {line}")
@@ -422,6 +465,53 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
+    from .api import require
+    from .api.auth import redirect_is_local
+    from .errors import ConfigError
+    from .api.consent import consent_app, load_consent_settings
+    from .api.webapp import serve
+    from .api.webhooks import WebhookReceiver
+
+    service = _service(args)
+    _require_credentials(service)
+    redirect_uri = service.config.redirect_uri
+    local_port = urlsplit(redirect_uri).port if redirect_is_local(redirect_uri) else None
+    port = args.port if args.port is not None else (local_port or 8080)
+    if local_port is not None and port != local_port:
+        raise ConfigError(f"redirect_uri {redirect_uri} points at port {local_port}, but serve would listen on "
+                         f"{port}: TikTok's redirect would never reach this app (use --port {local_port})")
+    where = (f"destination {args.destination}, dataset {args.dataset}" if args.destination
+             and args.destination != "duckdb" else f"DuckDB file {_duckdb_file(args)}, dataset {args.dataset}")
+    settings_ = load_consent_settings()
+    receiver = WebhookReceiver(require(service.config.client_secret, "client_secret"), service.handle_webhook)
+    try:
+        app = consent_app(service, receiver=receiver, settings=settings_, where=where,
+                          scopes=[s.strip() for s in args.scopes.split(",") if s.strip()])
+        server = serve(app, args.host, port)
+    except (ValueError, OSError) as exc:
+        receiver.close()
+        raise ConfigError(f"cannot serve the consent app: {exc}") from None
+    print(f"consent app on {server.url} (GET /, /connect, {urlsplit(redirect_uri).path}; POST /disconnect, "
+          "/webhook; GET /healthz); Ctrl-C to stop", flush=True)
+    print(f"redirect_uri: {redirect_uri}" + (" (local http: for trying out only; TikTok's web Login Kit needs "
+                                             "https)" if local_port is not None else ""), flush=True)
+    print("a disconnect revokes the user's access at TikTok and "
+          + ("keeps their data (keep_data_on_disconnect)" if settings_.keep_data_on_disconnect
+             else f"forgets their data in {where}"), flush=True)
+    try:
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        receiver.close()
+    return 0
+
+
 def cmd_quarantine(args: argparse.Namespace) -> int:
     from . import quarantine
 
@@ -441,7 +531,8 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"load": cmd_load, "demo": cmd_demo, "auth": cmd_auth, "sync": cmd_sync, "status": cmd_status,
-            "forget": cmd_forget, "fake-api": cmd_fake_api, "quarantine": cmd_quarantine, "webhook": cmd_webhook}
+            "forget": cmd_forget, "fake-api": cmd_fake_api, "quarantine": cmd_quarantine, "webhook": cmd_webhook,
+            "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -97,3 +97,13 @@ def _continued(text: str, line: str) -> bool:
     lines = text.splitlines()
     following = lines[lines.index(line) + 1] if lines.index(line) + 1 < len(lines) else ""
     return following.startswith(" " * 10) and bool(following.strip())
+
+
+def test_progress_log_reports_each_archive_and_the_rows_per_table(tmp_path, export):
+    result = run(tmp_path, "load", str(export), str(export), "--progress", "log")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"reading archive 1/2: {export.name}" in result.stderr
+    assert f"reading archive 2/2: {export.name}" in result.stderr
+    assert "Extract tiktok_portability" in result.stderr and "watch_history:" in result.stderr
+    quiet = run(tmp_path, "load", str(export), "--progress", "none", "--duckdb", "quiet.duckdb")
+    assert quiet.returncode == 0 and "Extract tiktok_portability" not in quiet.stderr
