@@ -360,8 +360,8 @@ def _warn_unparsed(label: str, sections: list[UnparsedSection]) -> None:
     """One warning per archive, naming the sections with data that no table took."""
     with_data = [f"{s.path} ({s.item_count})" for s in sections if s.item_count]
     if with_data:
-        log.warning("%s: %d sections have no table and were recorded in unparsed_sections: %s",
-                    label, len(with_data), "; ".join(with_data))
+        what = "1 section no table reads was" if len(with_data) == 1 else f"{len(with_data)} sections no table reads were"
+        log.warning("%s: %s recorded in unparsed_sections (counted, not loaded): %s", label, what, "; ".join(with_data))
 
 
 def _json_size(value: Any) -> int:

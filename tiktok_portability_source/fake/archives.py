@@ -37,8 +37,10 @@ class HistoryArchiveBuilder:
 
     def __init__(self, clock: Callable[[], float], *, sizes: Sizes = DEMO_SIZES, history_days: int = 400,
                  future_days: int = 30, workdir: Path | None = None,
-                 username_of: Callable[[str], str | None] = lambda open_id: None) -> None:
+                 username_of: Callable[[str], str | None] = lambda open_id: None,
+                 unknown_sections: bool = True) -> None:
         self.clock = clock
+        self.unknown_sections = unknown_sections  # the synthetic "future" sections that test unparsed_sections
         self.username_of = username_of
         self.sizes = sizes
         self.history_days = history_days
@@ -64,8 +66,9 @@ class HistoryArchiveBuilder:
         at = datetime.fromtimestamp(int(self.clock()), tz=timezone.utc)
         out = self.workdir / hashlib.sha256(open_id.encode()).hexdigest()[:12]
         if data_format == "text":
-            return self.history(open_id).export(out, at=at, data_format="txt", txt_generation="2025").path
-        archive = self.history(open_id).export(out, at=at, family="D")
+            return self.history(open_id).export(out, at=at, data_format="txt", txt_generation="2025",
+                                                unknown_sections=self.unknown_sections).path
+        archive = self.history(open_id).export(out, at=at, family="D", unknown_sections=self.unknown_sections)
         wanted = set(categories)
         if "all_data" in wanted:
             return archive.path

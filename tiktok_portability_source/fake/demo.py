@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -45,7 +46,9 @@ def run_demo(args: argparse.Namespace) -> int:
                              pipelines_dir=pipelines_dir)
 
     fake = FakeTikTok(FakeConfig(ready_after_polls=2))
-    builder = HistoryArchiveBuilder(fake.now, workdir=workdir / "fake-api-archives", username_of=lambda _: DEMO_USERNAME)
+    # no synthetic "future" sections: they exist to test unparsed_sections, and would warn here
+    builder = HistoryArchiveBuilder(fake.now, workdir=workdir / "fake-api-archives", username_of=lambda _: DEMO_USERNAME,
+                                    unknown_sections=False)
     fake.archive_builder = builder
     fake.add_user(DEMO_OPEN_ID, username=DEMO_USERNAME)
     with fake.serve() as server:
@@ -53,7 +56,7 @@ def run_demo(args: argparse.Namespace) -> int:
         config = ApiConfig(client_key=fake.config.client_key, client_secret=fake.config.client_secret,
                            redirect_uri=f"http://127.0.0.1:{CALLBACK_PORT}/callback/", api_base_url=server.url,
                            authorize_url=server.url + "/v2/auth/authorize/", token_store=workdir / "tokens.json")
-        service = ApiService(config, pipeline)
+        service = ApiService(config, pipeline, sleep=_announced_sleep)
         open_id = service.authorize(
             ["user.info.basic", "portability.all.ongoing"],
             visit=lambda url: httpx.get(url, follow_redirects=True, timeout=30),  # the user clicks "Authorize"
@@ -63,13 +66,20 @@ def run_demo(args: argparse.Namespace) -> int:
         for outcome in outcomes:
             print(f"3. API transfer: {outcome.message}")
         older_at = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=150)
-        older = builder.history(open_id).export(workdir / "downloads", at=older_at, family="B")
+        older = builder.history(open_id).export(workdir / "downloads", at=older_at, family="B", unknown_sections=False)
         result = load_archives(service.pipeline, [ArchiveInput(older.path, user_id=open_id)])
         print(f"4. older 'Download your data' archive ({older_at:%Y-%m-%d}) stitched in: "
               f"{result.added['watch_history']} older watch-history rows added")
     failed = [o for o in outcomes if o.state != "loaded"]
     _print_report(db_path, args.dataset)
     return 1 if failed else 0
+
+
+def _announced_sleep(seconds: float) -> None:
+    """The demo's waits, said: TikTok (here its fake) takes a while to prepare an export."""
+    if seconds >= 1:
+        print(f"   … waiting {seconds:.0f} s for TikTok to prepare the export", flush=True)
+    time.sleep(seconds)
 
 
 def _print_report(db_path: Path, dataset: str) -> None:
