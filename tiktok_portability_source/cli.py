@@ -156,6 +156,20 @@ def build_parser() -> argparse.ArgumentParser:
     fake.add_argument("--user", action="append", dest="users", metavar="OPEN_ID")
     fake.add_argument("--ready-after-polls", type=int, default=1)
 
+    from .enrich import DEFAULT_RATE, OEMBED_URL
+
+    enrich = sub.add_parser("enrich", help="add author, caption, hashtags and thumbnail of watched, liked and "
+                            "favourite videos from TikTok's public oEmbed endpoint (sends their ids to TikTok: "
+                            "see docs/enrichment.md)")
+    enrich.add_argument("--limit", type=int, metavar="N", help="ask about at most N videos this run (0: only count "
+                        "them); the next run goes on where this one stopped")
+    enrich.add_argument("--oembed-url", default=OEMBED_URL, metavar="URL", help="oEmbed endpoint (default: %(default)s)")
+    enrich.add_argument("--rate", type=float, default=DEFAULT_RATE, metavar="R",
+                        help="requests per second (default: %(default)s)")
+    enrich.add_argument("--user", action="append", dest="users", metavar="USER_ID",
+                        help="only the videos of this user (repeatable; default: every user)")
+    _common(enrich)
+
     aside = sub.add_parser("quarantine", help="list, or delete, load packages set aside after failing at the destination")
     drop = aside.add_mutually_exclusive_group()
     drop.add_argument("--drop", metavar="LOAD_ID", help="delete this set-aside package (it holds rows of personal data)")
@@ -512,6 +526,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_enrich(args: argparse.Namespace) -> int:
+    from .api.config import load_privacy_settings
+    from .enrich import enrich_videos
+
+    report = enrich_videos(_pipeline(args), base_url=args.oembed_url, limit=args.limit, rate_per_second=args.rate,
+                           users=args.users, privacy=load_privacy_settings())
+    for line in report.lines():
+        print(line)
+    return 1 if report.stopped else 0
+
+
 def cmd_quarantine(args: argparse.Namespace) -> int:
     from . import quarantine
 
@@ -531,7 +556,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"load": cmd_load, "demo": cmd_demo, "auth": cmd_auth, "sync": cmd_sync, "status": cmd_status,
-            "forget": cmd_forget, "fake-api": cmd_fake_api, "quarantine": cmd_quarantine, "webhook": cmd_webhook,
+            "forget": cmd_forget, "fake-api": cmd_fake_api, "quarantine": cmd_quarantine, "enrich": cmd_enrich, "webhook": cmd_webhook,
             "serve": cmd_serve}
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import dlt
 
 from . import destination, quarantine, tiktok_portability, worklock
+from .enrich import drop_unreferenced
 from .api.auth import TokenStore
 from .api.transfers import TransferStore, archive_folder
 
@@ -22,6 +23,7 @@ class ForgetReport:
     states: int = 0
     packages: int = 0
     set_aside: int = 0
+    videos: int = 0
     storage: str = ""
 
     @property
@@ -31,6 +33,7 @@ class ForgetReport:
 
     def lines(self) -> list[str]:
         out = [f"{table}: {n} rows deleted" for table, n in sorted(self.rows.items()) if n]
+        out.append(f"enriched videos no one else's history points to: {self.videos} deleted")
         out.append(f"database storage: {self.storage}")
         out.append(f"earlier dlt state versions: {self.states} deleted")
         out.append(f"dlt load packages kept locally: {self.packages} deleted")
@@ -55,6 +58,7 @@ def _forget(pipeline: dlt.Pipeline, user_id: str, tokens: TokenStore | None, tra
     pipeline.sync_destination()
     pipeline.run(tiktok_portability(archives=[], forget_user_id=user_id))
     report.rows = destination.delete_user_rows(pipeline, user_id)
+    report.videos = drop_unreferenced(pipeline)  # enriched videos only this user's history pointed to
     report.states = _drop_earlier_states(pipeline)
     report.storage = destination.rewrite_storage(pipeline)  # last: the deletes above leave free bytes
     report.packages = _drop_loaded_packages(pipeline)
