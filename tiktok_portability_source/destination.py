@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+from . import settings
+from .errors import duckdb_lock_holder
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +38,22 @@ def kept_open(pipeline: dlt.Pipeline) -> Iterator[None]:
     if pipeline.destination.destination_name != "duckdb":
         yield
         return
-    with pipeline.sql_client():
+    deadline = time.monotonic() + settings.DUCKDB_BUSY_WAIT_SECONDS
+    warned = False
+    with contextlib.ExitStack() as stack:
+        while True:
+            try:
+                stack.enter_context(pipeline.sql_client())
+                break
+            except Exception as exc:  # another process holds the file: wait a little, then say who
+                holder = duckdb_lock_holder(exc)
+                if holder is None or time.monotonic() >= deadline:
+                    raise
+                if not warned:
+                    log.warning("the database %s is in use by another process; waiting up to %g s",
+                                holder, settings.DUCKDB_BUSY_WAIT_SECONDS)
+                    warned = True
+                time.sleep(0.5)
         yield
 
 

@@ -58,6 +58,15 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 _DSN_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 
 
+def duckdb_lock_holder(exc: BaseException) -> str | None:
+    """``file (program, PID n)`` when ``exc`` (or a cause) is DuckDB refusing a file another process holds."""
+    for cause in _causes(exc):
+        found = _DUCKDB_LOCK.search(str(cause))
+        if found:
+            return f"{found['file']} ({found['program']}, PID {found['pid']})"
+    return None
+
+
 def explain(exc: BaseException) -> str:
     """One line for a failure no code of ours anticipated: the root cause, and what to do when we
     know it (a DuckDB file another process holds, a destination misnamed, unconfigured or down); the

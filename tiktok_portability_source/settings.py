@@ -95,4 +95,7 @@ JSON_MAX_DEPTH = 1024
 # cache of the blocks a load writes (and so the process's memory with the archive's size). Two
 # threads without keeping insertion order let DuckDB compress a big table's row groups in parallel
 # (the 1M-row watch history loads in 1.4 s instead of 2.1 s); no query of ours relies on row order.
+# a load that finds the DuckDB file held by another process (a DuckDB shell, a notebook's open
+# connection) waits this long, saying so, before it fails in one line naming that process
+DUCKDB_BUSY_WAIT_SECONDS = 10.0
 DUCKDB_CONFIG: dict[str, object] = {"memory_limit": "128MB", "threads": 2, "preserve_insertion_order": False}

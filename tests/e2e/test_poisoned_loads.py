@@ -149,3 +149,19 @@ def test_debug_shows_the_traceback(tmp_path, flag_first):
     args = ["--debug", "load", str(big.path)] if flag_first else ["load", str(big.path), "--debug"]
     result = cli(tmp_path, *args)
     assert result.returncode != 0 and "Traceback" in result.stderr and "ArchiveError" in result.stderr
+
+
+def test_a_load_waits_for_a_database_another_process_holds_for_a_moment(tmp_path):
+    export = UserHistory("user_a", seed=3).export(tmp_path / "x", at=AT)
+    db = tmp_path / "t.duckdb"
+    duckdb.connect(str(db)).close()
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); "
+                               "print('held', flush=True); time.sleep(3)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        result = cli(tmp_path, "load", str(export.path))
+    finally:
+        holder.wait()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "in use by another process" in result.stderr and f"PID {holder.pid}" in result.stderr
+    assert user_rows(db, "user_a") == {t: export.expected.get(t, 0) for t in DEFAULT_TABLES}
