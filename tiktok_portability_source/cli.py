@@ -371,7 +371,7 @@ def cmd_auth(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     service = _service(args)
-    if not service.users():
+    if not service.users() and not service.owed.open_ids():  # owed revocations are retried even then
         print(f"no users in {service.store.path}: run `tiktok-portability auth` first", file=sys.stderr)
         return 2
     _require_credentials(service)

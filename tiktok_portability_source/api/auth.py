@@ -687,12 +687,47 @@ _CLOSE_PAGE = (
 
 
 def redirect_target(redirect_uri: str) -> tuple[str, int, str]:
-    """(host, port, path) to listen on for a loopback ``redirect_uri`` (desktop rules, §2.1)."""
+    """(host, port, path) to listen on for a loopback ``redirect_uri`` (desktop rules, §2.1).
+
+    The desktop flow (``auth``) only: a web deployment (``serve``) checks its URI with
+    ``web_redirect_path`` instead."""
     parts = urlsplit(redirect_uri)
     if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-        raise ValueError("a local callback server needs a localhost/127.0.0.1 redirect_uri")
+        raise ValueError("`auth` (the desktop flow) needs a localhost/127.0.0.1 redirect_uri; for an https "
+                         "redirect_uri on your own site, run `tiktok-portability serve` (docs/web-consent.md)")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return parts.hostname, port, parts.path or "/"
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MAX_REDIRECT_URI_LENGTH = 511  # TikTok: "less than 512 characters"
+
+
+def web_redirect_path(redirect_uri: str) -> str:
+    """The path a web app (``serve``) must answer for ``redirect_uri`` (web rules, §2.1).
+
+    TikTok's web Login Kit takes only an absolute ``https`` URI, shorter than 512 characters, with
+    no query and no fragment, matching a registered one exactly. ``http`` is accepted here only
+    for a loopback host (``127.0.0.1``/``localhost``/``::1``), so the flow can be tried and tested
+    locally; TikTok itself will refuse such a URI for a web app."""
+    if not redirect_uri or len(redirect_uri) > MAX_REDIRECT_URI_LENGTH:
+        raise ValueError("redirect_uri must be set and shorter than 512 characters")
+    parts = urlsplit(redirect_uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"redirect_uri {redirect_uri!r} must be an absolute https URL "
+                         "(e.g. https://example.org/callback/)")
+    if parts.query or parts.fragment or "?" in redirect_uri or "#" in redirect_uri:
+        raise ValueError(f"redirect_uri {redirect_uri!r} must have no query and no fragment (TikTok refuses them)")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ValueError(f"redirect_uri {redirect_uri!r} must use https: TikTok's web Login Kit only takes "
+                         "https redirect URIs (http is allowed here for 127.0.0.1/localhost, for local tests)")
+    return parts.path or "/"
+
+
+def redirect_is_local(redirect_uri: str) -> bool:
+    """True for an ``http`` loopback redirect URI (a local try-out or test, not a deployment)."""
+    parts = urlsplit(redirect_uri)
+    return parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
 
 
 class RedirectCatcher:
@@ -783,6 +818,8 @@ __all__ = [
     "new_code_verifier",
     "new_state",
     "parse_callback",
+    "redirect_is_local",
     "redirect_target",
     "utcnow",
+    "web_redirect_path",
 ]

@@ -12,8 +12,9 @@ import time
 import webbrowser
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dlt
@@ -21,13 +22,16 @@ import httpx
 
 from .. import destination, export_requests, worklock
 from . import ratelimit
-from .auth import OAuthClient, TokenManager, TokenStore, authorize_url, catch_redirect, code_challenge, new_code_verifier, new_state, parse_callback, redirect_target
+from .auth import OAuthClient, TokenManager, TokenSet, TokenStore, authorize_url, catch_redirect, code_challenge, new_code_verifier, new_state, parse_callback, redirect_target
 from .client import PortabilityClient
 from .config import ApiConfig
-from ..errors import ConfigMissing, ReauthorizationRequired
+from .filestore import JsonFile
+from ..errors import (AccessTokenInvalid, ConfigMissing, InvalidGrant, InvalidParams, ReauthorizationRequired,
+                      ScopeNotAuthorized, TikTokError, one_line)
 from ..layouts import DATA_TABLES
 from ..loader import finish_pending, load_archives
-from .transfers import DOWNLOADED, Outcome, StopBefore, Syncer, Transfer, TransferStore, utcnow
+from .transfers import (CANCELLED, DOWNLOADED, PENDING, READY, STOPPED, Outcome, StopBefore, Syncer, Transfer,
+                        TransferStore, utcnow)
 from .webhooks import WebhookEvent
 
 if TYPE_CHECKING:
@@ -60,6 +64,8 @@ class ApiService:
         self.sleep = sleep
         self.store = TokenStore(config.token_store, strict_permissions=config.strict_permissions)
         self.transfers = TransferStore(config.transfer_store)
+        self.owed = OwedRevocations(config.state_dir / OWED_FILE, strict=config.strict_permissions)
+        self._disconnect_lock = threading.Lock()  # one disconnect at a time: they share one dlt pipeline
         self._oauth: OAuthClient | None = None
         self._pipeline: dlt.Pipeline | None = None
         self._recorded: list[dict[str, Any]] | None = None  # what record_requests last loaded
@@ -128,6 +134,7 @@ class ApiService:
         callback_url = catch_redirect(host, port, path, timeout=timeout, on_ready=on_ready)
         callback = parse_callback(callback_url, state)
         token_set = self.oauth.exchange_code(callback.code, code_verifier=verifier)
+        self.owed.remove(token_set.open_id)  # consented anew: revoking an older token now would undo it
         self.store.put(token_set, authorized_at=self.clock().isoformat(), granted_scopes=list(callback.scopes))
         log.info("authorized %s with scopes %s", token_set.open_id, ",".join(token_set.scopes))
         return token_set.open_id
@@ -139,12 +146,16 @@ class ApiService:
         self.store.set_metadata(open_id, revoked=True, reauth_reason="revoked by the app")
 
     # -- sync ----------------------------------------------------------------------------------
-    def sync_once(self, *, poll_now: bool = False, users: Sequence[str] | None = None) -> list[Outcome]:
-        """One step for every user; one user's failure never stops the others.
+    def sync_once(self, *, poll_now: bool = False, users: Sequence[str] | None = None,
+                  settle_revocations: bool = True) -> list[Outcome]:
+        """One step for every user; one user's failure never stops the others. First, revocations a
+        disconnect or ``forget`` could not deliver to TikTok are retried (``settle_revocations``).
 
         The HTTP part (add / check / download) of up to ``workers`` users runs at once in threads, all
         sharing one rate limiter; this thread loads the downloaded archives meanwhile, several per dlt
         run, one run at a time (a dlt pipeline and a DuckDB file take one writer)."""
+        if settle_revocations:
+            self.settle_revocations()
         outcomes = self.step_users(users, poll_now=poll_now, stop_before="load", load=True)
         self.record_requests()
         return outcomes
@@ -243,7 +254,7 @@ class ApiService:
                 log.warning("sync --wait timed out after %.0fs with requests still in flight", timeout)
                 break
             self.sleep(self._next_wait(outcomes, deadline))
-            outcomes = self.sync_once(users=users)
+            outcomes = self.sync_once(users=users, settle_revocations=False)
         return outcomes
 
     def _next_wait(self, outcomes: Sequence[Outcome], deadline: float) -> float:
@@ -280,6 +291,9 @@ class ApiService:
             if event.user_openid not in self.store.open_ids():  # e.g. forgotten: don't bring them back
                 log.info("authorization.removed for %s, who is not in the token store: ignored", event.user_openid)
                 return
+            if self.store.metadata(event.user_openid).get("disconnecting"):
+                log.info("authorization.removed for %s, who is being disconnected here: ignored", event.user_openid)
+                return
             self.store.set_metadata(event.user_openid, revoked=True,
                                     reauth_reason=f"authorization.removed (reason {event.content.get('reason')})",
                                     reauth_marked_at=self.clock().isoformat())
@@ -288,14 +302,227 @@ class ApiService:
             if self.config.forget_on_removal:
                 self.forget(event.user_openid)
 
-    def forget(self, open_id: str) -> ForgetReport:
-        """Erase one user everywhere (rows, dlt state, tokens, transfers, archives): ``forget``."""
+    def forget(self, open_id: str, *, local_only: bool = False) -> ForgetReport:
+        """Erase one user everywhere (rows, dlt state, tokens, transfers, archives): ``forget``.
+
+        A user with a live token is disconnected at TikTok first (pending requests cancelled, the
+        token revoked: ``disconnect``); ``local_only`` skips that."""
+        report = self.disconnect(open_id, forget=True, local_only=local_only).forgot
+        assert report is not None
+        return report
+
+    # -- disconnect ----------------------------------------------------------------------------
+    def disconnect(self, open_id: str, *, forget: bool = True, local_only: bool = False) -> DisconnectReport:
+        """Stop everything for one user: tell TikTok, then delete locally.
+
+        1. TikTok (unless ``local_only``, or no live token is stored: archive mode, already revoked):
+           the token and the user's pending request ids are written to the owed-revocations file
+           first, then each pending request is cancelled and the token revoked. When TikTok cannot
+           be reached the entry stays, and the next ``sync`` retries it (``settle_revocations``).
+        2. Locally: with ``forget`` every row, token, transfer and archive of the user goes
+           (``forget_user``); without it the rows stay, the tokens go and unfinished transfers stop.
+        """
         from ..forget import forget_user
 
-        report = forget_user(self.pipeline, open_id, tokens=self.store, transfers=self.transfers,
-                             archive_dir=self.config.archive_dir)
-        log.warning("user %s forgotten: %s", open_id, "; ".join(report.lines()))
-        return report
+        with self._disconnect_lock:
+            report = DisconnectReport(open_id)
+            token_set = self.store.get(open_id)
+            meta = self.store.metadata(open_id)
+            if local_only:
+                report.tiktok = "not contacted (local only)"
+                if token_set is not None and not meta.get("revoked"):
+                    report.tiktok += ": the app's authorization stays at TikTok until the user removes it or it expires"
+            elif token_set is None and self.owed.get(open_id) is None:
+                report.tiktok = "not contacted: no token stored (archive mode, or already disconnected)"
+            elif token_set is not None and meta.get("revoked") and self.owed.get(open_id) is None:
+                report.tiktok = "not contacted: the authorization was already removed or has expired"
+            else:
+                self._require_app_keys(open_id)  # before anything changes
+                if token_set is not None and self.owed.get(open_id) is None:
+                    pending = [t.request_id for t in self.transfers.for_user(open_id)
+                               if t.state in (PENDING, READY) and t.request_id is not None]
+                    # syncs leave the user alone from here on; our own revoke's authorization.removed is ignored
+                    self.store.set_metadata(open_id, revoked=True, reauth_reason="disconnecting",
+                                            disconnecting=self.clock().isoformat())
+                    self.owed.add(open_id, token_set, pending, since=self.clock())  # the intent, durably, first
+                state, report.cancelled, error = self._settle(open_id)
+                cancelled = f"; {len(report.cancelled)} pending request(s) cancelled" if report.cancelled else ""
+                report.tiktok = {"revoked": "authorization revoked" + cancelled,
+                                 "gone": "the authorization was already gone at TikTok" + cancelled}.get(state, "")
+                if state == "owed":
+                    report.owed = True
+                    report.tiktok = (f"could not be reached ({error}): the revocation is owed and the next "
+                                     "`tiktok-portability sync` retries it")
+            if forget:
+                report.forgot = forget_user(self.pipeline, open_id, tokens=self.store, transfers=self.transfers,
+                                            archive_dir=self.config.archive_dir)
+                log.warning("user %s forgotten: %s", open_id, "; ".join(report.forgot.lines()))
+            else:
+                for transfer in self.transfers.for_user(open_id):
+                    if not transfer.finished:
+                        transfer.state = CANCELLED if transfer.request_id in report.cancelled else STOPPED
+                        transfer.error = "disconnected"
+                        self.transfers.save(transfer)
+                report.tokens_deleted = self.store.delete(open_id)
+            log.warning("user %s disconnected; TikTok: %s", open_id, report.tiktok)
+            return report
+
+    def _require_app_keys(self, open_id: str) -> None:
+        if not (self.config.client_key and self.config.client_secret):
+            raise ConfigMissing(
+                f"client_key and client_secret must be configured to tell TikTok that user {open_id} "
+                "disconnects (cancel pending requests, revoke the token); set them, or delete locally only "
+                "with `tiktok-portability forget --local-only`")
+
+    def settle_revocations(self) -> dict[str, str]:
+        """Retry every owed revocation (cancel, revoke); returns ``{open_id: "revoked"|"gone"|"owed"}``."""
+        results: dict[str, str] = {}
+        for open_id in self.owed.open_ids():
+            if not (self.config.client_key and self.config.client_secret):
+                log.warning("%d revocation(s) owed to TikTok, but client_key/client_secret are not configured",
+                            len(self.owed.open_ids()))
+                break
+            state, _, error = self._settle(open_id)
+            results[open_id] = state
+            if state == "owed":
+                log.warning("revoking user %s at TikTok failed again (%s); the next sync retries", open_id, error)
+            else:
+                log.info("owed revocation of user %s settled (%s)", open_id, state)
+        return results
+
+    def _settle(self, open_id: str) -> tuple[str, list[int], str]:
+        """Cancel the owed entry's requests, then revoke its token: ("revoked" | "gone" | "owed", ids
+        cancelled, error). The entry is removed unless TikTok could not be reached."""
+        entry = self.owed.get(open_id)
+        if entry is None:
+            return "gone", [], ""
+        holder = [TokenSet.from_json(entry["token"])]
+        # short retries: a person may be waiting on a page; a failure is retried by the next sync anyway
+        oauth = OAuthClient(self.config.client_key or "", self.config.client_secret or "", self.config.redirect_uri,
+                            base_url=self.config.api_base_url, transport=self.transport, clock=self.clock,
+                            sleep=self.sleep, max_attempts=2, backoff_base=0.25, backoff_cap=1.0, timeout=15.0)
+
+        def refresh() -> str:
+            if holder[0].refresh_expired(self.clock()):
+                raise ReauthorizationRequired(open_id, "the refresh token has expired")
+            new = oauth.refresh(holder[0])
+            self.owed.update_token(open_id, new)  # the old refresh token is dead: persist before use
+            holder[0] = new
+            return new.access_token
+
+        def access_token() -> str:
+            return refresh() if holder[0].needs_refresh(self.clock()) else holder[0].access_token
+
+        cancelled: list[int] = []
+        try:
+            request_ids = [int(r) for r in entry.get("request_ids") or []]
+            if request_ids:
+                with PortabilityClient(self.config.api_base_url, token=access_token, on_token_invalid=refresh,
+                                       transport=self.transport, sleep=self.sleep, max_attempts=2,
+                                       max_retry_seconds=5.0, timeout=httpx.Timeout(15.0),
+                                       rate_limiter=self.rate_limiter) as client:
+                    for request_id in request_ids:
+                        try:
+                            client.cancel(request_id)
+                            cancelled.append(request_id)
+                        except (InvalidParams, ScopeNotAuthorized) as exc:  # finished, expired or unknown there
+                            log.info("request %s of %s not cancelled: %s", request_id, open_id, exc.code)
+                        self.owed.drop_request(open_id, request_id)
+            oauth.revoke(access_token())
+            state, error = "revoked", ""
+        except (InvalidGrant, AccessTokenInvalid, ReauthorizationRequired) as exc:
+            state, error = "gone", one_line(exc)  # the grant is dead at TikTok already: nothing left to revoke
+        except TikTokError as exc:
+            self.owed.note_failure(open_id, one_line(exc), self.clock())
+            return "owed", cancelled, one_line(exc)
+        finally:
+            oauth.close()
+        self.owed.remove(open_id)
+        log.info("user %s: TikTok told (%s)%s", open_id, state, f": {error}" if error else "")
+        return state, cancelled, error
+
+
+OWED_FILE = "revocations_owed.json"
+
+
+@dataclass
+class DisconnectReport:
+    """What ``ApiService.disconnect`` did: at TikTok (``tiktok``, ``cancelled``, ``owed``) and locally."""
+
+    open_id: str
+    tiktok: str = ""
+    cancelled: list[int] = field(default_factory=list)
+    owed: bool = False
+    forgot: ForgetReport | None = None
+    tokens_deleted: bool = False
+
+    def lines(self) -> list[str]:
+        out = [f"TikTok: {self.tiktok}"]
+        if self.cancelled:
+            out.append(f"requests cancelled at TikTok: {', '.join(map(str, self.cancelled))}")
+        if self.forgot is not None:
+            out += self.forgot.lines()
+        else:
+            out.append(f"tokens: {'deleted' if self.tokens_deleted else 'none stored'}; loaded data kept")
+        return out
+
+
+class OwedRevocations:
+    """Revocations TikTok still has to hear about, in ``revocations_owed.json`` beside the token store.
+
+    Each entry holds the token set (to revoke it, refreshing first when the access token has expired)
+    and the request ids still to cancel: secrets, so the file is written like the token store (0600,
+    atomic, locked). An entry is removed once TikTok confirmed, or said the grant is gone anyway."""
+
+    def __init__(self, path: str | Path, *, strict: bool = False) -> None:
+        self._file = JsonFile(path, "owed-revocations file", strict=strict)
+        self.path = self._file.path
+
+    def _entries(self) -> dict[str, Any]:
+        return dict((self._file.read() or {}).get("owed") or {})
+
+    def _change(self, open_id: str, change: Callable[[dict[str, Any]], None]) -> None:
+        with self._file.locked():
+            data = self._file.read() or {}
+            owed = data.setdefault("owed", {})
+            entry = owed.get(open_id)
+            if entry is not None:
+                change(entry)
+                data.setdefault("version", 1)
+                self._file.write(data)
+
+    def open_ids(self) -> list[str]:
+        return sorted(self._entries())
+
+    def get(self, open_id: str) -> dict[str, Any] | None:
+        return self._entries().get(open_id)
+
+    def add(self, open_id: str, token_set: TokenSet, request_ids: Sequence[int], *, since: datetime) -> None:
+        with self._file.locked():
+            data = self._file.read() or {}
+            data.setdefault("version", 1)
+            data.setdefault("owed", {})[open_id] = {
+                "token": token_set.to_json(), "request_ids": [int(r) for r in request_ids],
+                "since": since.isoformat(), "attempts": 0, "last_error": None}
+            self._file.write(data)
+
+    def update_token(self, open_id: str, token_set: TokenSet) -> None:
+        self._change(open_id, lambda e: e.update(token=token_set.to_json()))
+
+    def drop_request(self, open_id: str, request_id: int) -> None:
+        self._change(open_id, lambda e: e.update(request_ids=[r for r in e.get("request_ids") or []
+                                                              if r != request_id]))
+
+    def note_failure(self, open_id: str, error: str, at: datetime) -> None:
+        self._change(open_id, lambda e: e.update(attempts=int(e.get("attempts") or 0) + 1, last_error=error,
+                                                 last_attempt_at=at.isoformat()))
+
+    def remove(self, open_id: str) -> None:
+        with self._file.locked():
+            data = self._file.read()
+            if data and open_id in (data.get("owed") or {}):
+                del data["owed"][open_id]
+                self._file.write(data)
 
 
 def _take_batch(queue: list[Transfer]) -> list[Transfer]:

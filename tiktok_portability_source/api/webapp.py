@@ -37,7 +37,7 @@ import resource
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,12 +120,16 @@ def health_route(path: str = "/healthz") -> BaseRoute:
     return Route(path, _healthz, methods=["GET", "HEAD"], name="healthz")
 
 
-def build_app(routes: Sequence[BaseRoute], *, health: bool = True) -> Starlette:
-    """A Starlette app of ``routes``, plus ``/healthz`` unless ``health=False`` or a route has that path."""
+def build_app(routes: Sequence[BaseRoute], *, health: bool = True,
+              exception_handlers: Mapping[Any, Callable[..., Any]] | None = None) -> Starlette:
+    """A Starlette app of ``routes``, plus ``/healthz`` unless ``health=False`` or a route has that path.
+
+    ``exception_handlers`` go to Starlette as they are (the consent app renders its error pages with
+    them); without any, an unhandled error is a bare 500 with no traceback (``debug=False``)."""
     all_routes = list(routes)
     if health and not any(getattr(r, "path", None) == "/healthz" for r in all_routes):
         all_routes.append(health_route())
-    return Starlette(debug=False, routes=all_routes)
+    return Starlette(debug=False, routes=all_routes, exception_handlers=dict(exception_handlers or {}))
 
 
 # --- the server --------------------------------------------------------------------------------

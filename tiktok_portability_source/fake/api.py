@@ -8,7 +8,8 @@ column of its section 11 is used; every choice the spec leaves open is listed in
 
 Routes (trailing slash required; anything else is 404, a wrong method 405)::
 
-    GET  /v2/auth/authorize/      auto-consent page -> 302 to redirect_uri with code, scopes, state
+    GET  /v2/auth/authorize/      consent (a page with Allow/Deny when ``consent_page``, else at once)
+                                  -> 302 to redirect_uri with code, scopes, state (or error=access_denied)
     POST /v2/oauth/token/         authorization_code and refresh_token grants (flat JSON bodies)
     POST /v2/oauth/revoke/        empty 200; every token of the user stops working
     POST /v2/user/data/add/       ?fields=request_id
@@ -32,6 +33,7 @@ import argparse
 import collections
 import hashlib
 import hmac
+import html
 import http
 import json
 import logging
@@ -165,6 +167,10 @@ class FakeConfig:
     not_downloadable_message: str = "The data request is not ready for download or is no longer available."
     webhook_max_attempts: int = 3  # a delivery answered with non-2xx or failing is retried
     webhook_timeout: float = 5.0
+    # GET /v2/auth/authorize/ shows a consent page with Allow / Deny links (a browser clicks one);
+    # off: consent is given at once (the redirect follows directly). Either way the query parameter
+    # fake_decision=allow|deny decides without a page (deny: error=access_denied).
+    consent_page: bool = False
 
 
 class CallRecord(NamedTuple):
@@ -758,11 +764,17 @@ class FakeTikTok:
                 return self._page(ctx, 400, "invalid_request", "No such fake user; call add_user first.")
             ctx.open_id = open_id
             state = q.get("state", "")
+            decision = q.get("fake_decision", "")
             if q.get("response_type") != "code":
                 location = self._redirect_error(redirect_uri, state, "unsupported_response_type",
                                                 "response_type must be code.")
             elif not state:
                 location = self._redirect_error(redirect_uri, state, "invalid_request", "state is required.")
+            elif decision == "deny":
+                location = self._redirect_error(redirect_uri, state, "access_denied",
+                                                "The user denied the authorization.")
+            elif decision != "allow" and self.config.consent_page:
+                return self._consent_page(ctx, open_id, q)
             else:
                 location = self._consent(
                     open_id, _split_csv([q.get("scope", "")]), redirect_uri, state,
@@ -770,6 +782,20 @@ class FakeTikTok:
                 )
         error = parse_qs(urlsplit(location).query).get("error", [None])[0]
         return _Response(302, b"", [("Location", location), ("Cache-Control", "no-store")], error)
+
+    def _consent_page(self, ctx: _Ctx, open_id: str, query: dict[str, str]) -> _Response:
+        """The user's choice, as TikTok shows it: Allow or Deny links back to this URL (no cookies)."""
+        base = AUTHORIZE_PATH + "?" + urlencode({k: v for k, v in query.items() if k != "fake_decision"})
+        allow, deny = (html.escape(base + "&" + urlencode({"fake_decision": d}), quote=True) for d in ("allow", "deny"))
+        scopes = "".join(f"<li>{html.escape(s)}</li>" for s in _split_csv([query.get("scope", "")]))
+        user = html.escape(self._users[open_id].username)
+        body = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>Fake TikTok: authorize</title></head><body>"
+            f"<h1>Fake TikTok</h1><p id='who'>Logged in as {user}.</p>"
+            f"<p>The app <code>{html.escape(query.get('client_key', ''))}</code> asks for:</p><ul>{scopes}</ul>"
+            f"<p><a id='allow' href='{allow}'>Allow</a> <a id='deny' href='{deny}'>Deny</a></p></body></html>"
+        ).encode()
+        return _Response(200, body, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")])
 
     def _page(self, ctx: _Ctx, status: int, code: str, message: str) -> _Response:
         body = f"{code}: {message}\n".encode()
@@ -1316,12 +1342,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ready-after-polls", type=int, default=1)
     parser.add_argument("--ready-after-seconds", type=float, default=None)
     parser.add_argument("--webhook-url", default=None)
+    parser.add_argument("--consent-page", action="store_true",
+                        help="show an Allow/Deny page on /v2/auth/authorize/ instead of consenting at once")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     config = FakeConfig(
         client_key=args.client_key, client_secret=args.client_secret,
         ready_after_polls=args.ready_after_polls, ready_after_seconds=args.ready_after_seconds,
-        webhook_url=args.webhook_url,
+        webhook_url=args.webhook_url, consent_page=args.consent_page,
     )
     fake = FakeTikTok(config)
     for open_id in args.users or ["fake-open-id-0001"]:
