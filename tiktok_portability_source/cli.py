@@ -371,6 +371,9 @@ def cmd_auth(args: argparse.Namespace) -> int:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     service = _service(args)
+    if service.config.refresh_token and not service.users():  # single-user config: into the token store
+        _require_credentials(service)
+        service.seed_from_config()
     if not service.users() and not service.owed.open_ids():  # owed revocations are retried even then
         print(f"no users in {service.store.path}: run `tiktok-portability auth` first", file=sys.stderr)
         return 2

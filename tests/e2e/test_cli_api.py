@@ -262,3 +262,30 @@ def test_a_poisoned_export_fails_only_its_user_and_every_sync_ends_in_outcome_li
     assert env.count("watch_history", "poisoned") == 0 or env.count("profile", "poisoned") == 0
     listed = env.cli("quarantine", api=False)
     assert listed.returncode == 0 and "OutOfMemoryException" in listed.stdout, listed.stdout + listed.stderr
+
+
+def test_single_user_tokens_from_config_move_into_the_token_store_and_load_once(env: ApiEnv):
+    """``access_token`` / ``refresh_token`` in config and an empty token store: the first sync refreshes
+    once, stores the rotated pair before using it, loads; later syncs read the store (the configured
+    refresh token is dead by then) and never Add again on the one-time grant."""
+    elsewhere = env.tmp / "elsewhere" / "tokens.json"
+    env.authorize(env.service(token_store=elsewhere), "solo", ALL_SINGLE)
+    pair = json.loads(elsewhere.read_text())["users"]["solo"]["token"]
+    configured = {"SOURCES__TIKTOK_PORTABILITY__ACCESS_TOKEN": pair["access_token"],
+                  "SOURCES__TIKTOK_PORTABILITY__REFRESH_TOKEN": pair["refresh_token"]}
+    assert not env.token_store.exists()
+    refreshes_before = env.calls("token")
+
+    first = env.cli("sync", "--wait", env=configured)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "solo: loaded" in first.stdout
+    stored = env.tokens()["solo"]["token"]
+    assert stored["refresh_token"] != pair["refresh_token"]  # rotated, and kept
+    assert env.calls("token") == refreshes_before + 1 and env.calls("add") == 1
+    assert env.count("watch_history", "solo") == env.builder.expected("solo")["watch_history"]
+    assert pair["refresh_token"] not in first.stdout + first.stderr
+
+    again = env.cli("sync", env=configured)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert env.calls("token") == refreshes_before + 1 and env.calls("add") == 1  # the store is the truth now
+    assert env.tokens()["solo"]["token"]["refresh_token"] == stored["refresh_token"]

@@ -22,7 +22,7 @@ import httpx
 
 from .. import destination, export_requests, worklock
 from . import ratelimit
-from .auth import OAuthClient, TokenManager, TokenSet, TokenStore, authorize_url, catch_redirect, code_challenge, new_code_verifier, new_state, parse_callback, redirect_target
+from .auth import OAuthClient, StaticTokenProvider, TokenManager, TokenSet, TokenStore, authorize_url, catch_redirect, code_challenge, new_code_verifier, new_state, parse_callback, redirect_target
 from .client import PortabilityClient
 from .config import ApiConfig
 from .filestore import JsonFile
@@ -113,6 +113,24 @@ class ApiService:
 
     def users(self) -> list[str]:
         return self.store.open_ids()
+
+    def seed_from_config(self) -> str | None:
+        """Single-user setup: ``access_token`` / ``refresh_token`` from config and an empty token store.
+
+        The configured pair is refreshed once, the rotated pair (with the open_id and scopes only the
+        token endpoint tells) written to the token store before anything uses it, and from then on the
+        store is the source of truth: the configured refresh token is dead after the first refresh, so
+        a second seeding from it could only fail. Returns the open_id, or None with nothing to seed."""
+        if self.store.open_ids() or not self.config.refresh_token:
+            return None
+        provider = StaticTokenProvider(self.config.access_token, self.config.refresh_token, oauth=self.oauth,
+                                       store=self.store, clock=self.clock)
+        provider.force_refresh()  # persists the rotated pair before returning its access token
+        open_id = provider.open_id or ""
+        self.store.set_metadata(open_id, authorized_at=self.clock().isoformat(), source="config tokens")
+        log.info("single-user setup: tokens from config for %s moved to the token store %s (the source of "
+                 "truth from now on)", open_id, self.store.path)
+        return open_id
 
     # -- auth ----------------------------------------------------------------------------------
     def authorize(self, scopes: Sequence[str] = DEFAULT_SCOPES, *, open_browser: bool = True,
