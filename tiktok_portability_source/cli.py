@@ -387,6 +387,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from .api.transfers import expiry_warning, rejection_note
     from .destination import query
 
     service = _service(args)
@@ -401,8 +404,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         left = token_set.expires_at.timestamp() - now
         state = "REVOKED - run auth again" if meta.get("revoked") else (
             f"access token valid {left / 60:.0f} min" if left > 0 else "access token expired (refreshed on next use)")
+        refused = service.syncer.rejection_backoff(open_id)  # TikTok refused the last Add: say why and when again
         print(f"  {open_id}: {state}; refresh token until {token_set.refresh_expires_at:%Y-%m-%d}; "
-              f"scopes {','.join(token_set.scopes)}")
+              f"scopes {','.join(token_set.scopes)}" + (f"; {rejection_note(refused)}" if refused else ""))
     print(f"privacy: {_privacy_line()}")
     print("transfers:")
     transfers = service.transfers.all()
@@ -411,6 +415,9 @@ def cmd_status(args: argparse.Namespace) -> int:
               f"({','.join(transfer.categories)}, {transfer.grant}) created {transfer.created_at[:19]}"
               + (f" rows {transfer.rows_loaded}" if transfer.rows_loaded is not None else "")
               + (f" - {transfer.error}" if transfer.error else ""))
+        expiring = expiry_warning(transfer, datetime.fromtimestamp(now, timezone.utc))
+        if expiring:
+            print(f"    WARNING: {expiring}")
     if not transfers:
         print("  none")
     print("last loads:")

@@ -29,7 +29,7 @@ class ForgetReport:
     @property
     def found(self) -> bool:
         """Whether anything of the user was there (an id with a typo finds nothing)."""
-        return bool(any(self.rows.values()) or self.tokens or self.transfers or self.archives)
+        return bool(any(self.rows.values()) or self.tokens or self.transfers or self.archives or self.set_aside)
 
     def lines(self) -> list[str]:
         out = [f"{table}: {n} rows deleted" for table, n in sorted(self.rows.items()) if n]

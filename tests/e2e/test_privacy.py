@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote, quote_plus
@@ -28,7 +29,7 @@ from tiktok_portability_source.errors import (
     register_secret,
     registered_secrets,
 )
-from tiktok_portability_source.fake.generator import GeneratedArchive, UserHistory
+from tiktok_portability_source.fake.generator import WATCH_RETENTION, GeneratedArchive, UserHistory
 from tiktok_portability_source.layouts import ENTITIES
 from tiktok_portability_source.privacy import PrivacyError, PrivacySettings, validate_columns
 
@@ -106,12 +107,49 @@ def counts(db: Path) -> dict[str, int]:
 # --- pseudonymize ----------------------------------------------------------------------------------
 
 
-def test_pseudonymized_loads_keep_no_third_party_name_and_keep_follower_history(tmp_path, exports):
+@pytest.fixture(scope="module")
+def pseudonymized(tmp_path_factory: pytest.TempPathFactory, exports) -> tuple[Path, list[subprocess.CompletedProcess[str]]]:
+    """Both exports loaded with --pseudonymize, one process each (the same key): the folder and the runs."""
+    _, first, second = exports
+    tmp = tmp_path_factory.mktemp("pseudonymized")
+    runs = [ok(load(tmp, str(first.path), "--pseudonymize")), ok(load(tmp, str(second.path), "--pseudonymize"))]
+    return tmp, runs
+
+
+def _shown(events: list, at: datetime) -> list:
+    """The events an export taken at ``at`` lists (a follow until it is undone)."""
+    at_s = int(at.timestamp())
+    return [e for e in events if e.ts <= at_s and (getattr(e, "until", None) is None or e.until > at_s)]
+
+
+def _accounts(history: UserHistory, table: str, *archives: GeneratedArchive) -> set[str | None]:
+    """The names a table lists in any of these exports (None: a deleted account)."""
+    names: set[str | None] = set()
+    for a in archives:
+        names |= {None if e.username == "N/A" else e.username for e in _shown(getattr(history, table), a.exported_at)}
+    return names
+
+
+def _pseudo_link(link: str) -> str:
+    """A link with its ``@name`` replaced by the name's pseudonym (the documented derivation)."""
+    return re.sub(r"/@([^/?#\s]+)", lambda m: "/@" + pseudonym(m.group(1)), link, count=1)
+
+
+def _video_rows(history: UserHistory, table: str, *archives: GeneratedArchive) -> list[tuple[int, str, str]]:
+    """(time, video id, link) of every row of a lazily generated table the exports show."""
+    events, indices = history.videos[table], set()
+    for a in archives:
+        at_s = int(a.exported_at.timestamp())
+        after = at_s - int(WATCH_RETENTION.total_seconds()) if table == "watch_history" else None
+        indices |= set(range(*events.window(after, at_s)))
+    return [(events.ts(i), events.video(i), events.link(i)) for i in sorted(indices)]
+
+
+def test_pseudonymized_loads_keep_no_third_party_name_and_keep_follower_history(tmp_path, exports, pseudonymized):
     history, first, second = exports
-    runs = [ok(load(tmp_path, str(first.path), "--pseudonymize")),
-            ok(load(tmp_path, str(second.path), "--pseudonymize"))]  # a second process, same key
-    db = tmp_path / "t.duckdb"
-    places = everything(tmp_path, "t", *runs)
+    folder, runs = pseudonymized
+    db = folder / "t.duckdb"
+    places = everything(folder, "t", *runs)
     names = third_parties(history)
     assert len(names) > 20
     assert leaks(places, names, HANDLE) == []
@@ -128,18 +166,55 @@ def test_pseudonymized_loads_keep_no_third_party_name_and_keep_follower_history(
     gone = history.unfollowed_between(first, second)["followers"]
     assert {r[0] for r in rows} == {pseudonym(n) for n in gone}
     assert {(r[1], r[2]) for r in rows} == {(first.exported_at, second.exported_at)}
-    # DM partners and video creators get the same pseudonym as the account does elsewhere
-    senders = {s for (s,) in sql(db, "SELECT DISTINCT sender FROM tiktok.direct_messages WHERE NOT is_own")}
-    assert senders and senders <= {pseudonym(n) for n in names}
-    links = [lk for (lk,) in sql(db, "SELECT link FROM tiktok.watch_history WHERE link LIKE '%/@%'")]
-    assert links and all(re.search(r"/@u_[0-9a-f]{16}/video/\d+", lk) for lk in links)
-    groups = sql(db, "SELECT DISTINCT conversation FROM tiktok.direct_messages WHERE is_group")
-    assert groups and all(g.startswith("g_") for (g,) in groups)
 
-    # loading an export again adds nothing: the keys are made from the same pseudonyms
-    before = counts(db)
-    ok(load(tmp_path, str(first.path), str(second.path), "--pseudonymize", "--no-skip"))
-    assert counts(db) == before
+    # loading the exports again adds nothing: the keys are made from the same pseudonyms (on a copy)
+    shutil.copytree(folder, tmp_path / "again")
+    before = counts(tmp_path / "again" / "t.duckdb")
+    ok(load(tmp_path / "again", str(first.path), str(second.path), "--pseudonymize", "--no-skip"))
+    assert counts(tmp_path / "again" / "t.duckdb") == before
+
+
+def test_every_pseudonym_is_the_keyed_hash_of_its_name(exports, pseudonymized):
+    """Wherever a third party's name was, its pseudonym is ``u_`` + HMAC-SHA256(key, "username\x1f" + name)
+    (group chats ``g_`` + the same digits of their name): the whole tables are compared with the
+    generator's rows, names replaced by their pseudonyms."""
+    history, first, second = exports
+    db = pseudonymized[0] / "t.duckdb"
+    for table in ("followers", "following", "blocked_accounts"):
+        expected = {None if n is None else pseudonym(n) for n in _accounts(history, table, first, second)}
+        assert {n for (n,) in sql(db, f"SELECT username FROM tiktok.{table}")} == expected, table
+        assert table == "blocked_accounts" or len(expected) > 10, table
+
+    def conversation(name: str) -> str:
+        return ("g_" + pseudonym(name)[2:]) if name.startswith("Group_Chat_") else pseudonym(name)
+
+    messages = history.expected_rows("direct_messages", [first, second])
+    expected_dms = Counter((conversation(m["conversation"]), int(m["sent_at"].timestamp()),
+                            m["sender"] if m["sender"] == history.username else pseudonym(m["sender"]), m["content"])
+                           for m in messages)
+    loaded = Counter(sql(db, "SELECT conversation, epoch(sent_at)::BIGINT, sender, content FROM tiktok.direct_messages"))
+    assert loaded == expected_dms
+    assert any(c.startswith("g_") for c, *_ in loaded) and any(c.startswith("u_") for c, *_ in loaded)
+
+    for table, time in (("watch_history", "watched_at"), ("likes", "liked_at")):
+        expected_links = Counter((t, v, _pseudo_link(link)) for t, v, link in _video_rows(history, table, first, second))
+        assert sum(1 for _, _, link in expected_links if "/@u_" in link) >= 2, table
+        assert Counter(sql(db, f"SELECT epoch({time})::BIGINT, video_id, link FROM tiktok.{table}")) == \
+            expected_links, table
+
+
+def test_link_and_account_pseudonyms_join(exports, pseudonymized):
+    """A creator the user follows carries the same pseudonym in ``following.username`` and in the
+    ``@name`` of the links of their videos: the tables join on it."""
+    history, first, second = exports
+    db = pseudonymized[0] / "t.duckdb"
+    followed = _accounts(history, "following", first, second) - {None}
+    creators = {m.group(1) for _, _, link in _video_rows(history, "watch_history", first, second)
+                if (m := re.search(r"/@([^/]+)/", link))}
+    assert creators & followed
+    joined = sql(db, "SELECT DISTINCT f.username FROM tiktok.following f JOIN tiktok.watch_history w "
+                     "ON regexp_extract(w.link, '/@([^/]+)/', 1) = f.username")
+    assert {u for (u,) in joined} == {pseudonym(n) for n in creators & followed}
 
 
 def test_pseudonyms_are_the_same_in_every_dataset_with_the_key_and_differ_with_another(tmp_path, exports):
@@ -195,7 +270,9 @@ def test_a_dataset_keeps_the_privacy_settings_of_its_first_load(tmp_path, export
 # --- drop / exclude --------------------------------------------------------------------------------
 
 
-def test_dropped_message_text_keeps_every_message_row(tmp_path, exports):
+def test_dropped_message_text_keeps_two_messages_of_one_second_from_one_sender_apart(tmp_path, exports):
+    """Every message stays a row without its text: two sent in one second by one sender in one thread
+    too (their texts, dropped, still key them apart as keyed hashes), and no text is left anywhere."""
     history, first, _ = exports
     ok(load(tmp_path, str(first.path), key=None, db="raw"))
     run = ok(load(tmp_path, str(first.path), "--drop-message-text"))
@@ -203,6 +280,11 @@ def test_dropped_message_text_keeps_every_message_row(tmp_path, exports):
     n, texts, ids, senders = sql(db, "SELECT COUNT(*), COUNT(content), COUNT(video_id), COUNT(sender) "
                                      "FROM tiktok.direct_messages")[0]
     assert n == first.expected["direct_messages"] > 0 and texts == ids == 0 and senders == n
+    expected = Counter((m["conversation"], int(m["sent_at"].timestamp()), m["sender"])
+                       for m in history.expected_rows("direct_messages", [first]))
+    assert 2 in expected.values()  # the generator's same-second messages differing only in their text
+    assert Counter(sql(db, "SELECT conversation, epoch(sent_at)::BIGINT, sender FROM tiktok.direct_messages")) == \
+        expected
     contents = {m.content for m in history.direct_messages}
     assert leaks(everything(tmp_path, "t", run), contents) == []
     # the row keys are not the raw-mode keys (which hash the text and could be reversed by guessing)
@@ -210,13 +292,19 @@ def test_dropped_message_text_keeps_every_message_row(tmp_path, exports):
     assert {k for (k,) in sql(db, query)}.isdisjoint(k for (k,) in sql(tmp_path / "raw.duckdb", query))
 
 
-def test_dropped_network_ids_leave_no_ip_or_device(tmp_path, exports):
-    _, first, _ = exports
+def test_dropped_network_ids_leave_no_ip_or_device_and_keep_two_logins_of_one_second_apart(tmp_path, exports):
+    """Logins stay rows without IP or device: two in one second that differed only in their IP (or only
+    in their device model) too, keyed apart by the dropped values' keyed hashes."""
+    history, first, _ = exports
     run = ok(load(tmp_path, str(first.path), "--drop-network-ids"))
     db = tmp_path / "t.duckdb"
     n, kept = sql(db, "SELECT COUNT(*), COUNT(ip) + COUNT(device_model) + COUNT(device_system) + COUNT(carrier) "
                       "FROM tiktok.logins")[0]
     assert n == first.expected["logins"] > 0 and kept == 0
+    at_s = int(first.exported_at.timestamp())
+    expected = Counter(e.ts for e in history.logins if e.ts <= at_s)
+    assert 2 in expected.values()  # the generator's same-second logins (another IP, another device model)
+    assert Counter(t for (t,) in sql(db, "SELECT epoch(logged_in_at)::BIGINT FROM tiktok.logins")) == expected
     assert leaks(everything(tmp_path, "t", run), {"Phone1,1", "Phone2,3", "Tablet1,2", "Example Mobile"}, IP) == []
     # device and advertising ids, and locations, are network ids too: the rows stay, the values go
     ok(load(tmp_path, str(first.path), db="raw", key=None))

@@ -148,6 +148,16 @@ def test_cancel_sends_body_and_accepts_error_only_reply():
     assert route.calls.last.request.headers["authorization"] == f"Bearer {TOKEN}"
 
 
+@respx.mock
+def test_cancel_sends_request_id_in_query_and_body():
+    """TikTok's reference lists request_id as a query parameter, its example sends a JSON body: both go."""
+    route = respx.post(CANCEL).mock(return_value=ok())
+    make_client().cancel(BIG_RID)
+    sent = route.calls.last.request
+    assert sent.url.params.get_list("request_id") == [str(BIG_RID)]
+    assert json.loads(sent.content) == {"request_id": BIG_RID}
+
+
 def test_request_id_validation():
     client = make_client()
     for bad in (0, -1, True, 2**63, "12a", 1.5):
@@ -329,15 +339,37 @@ def test_add_5xx_without_envelope_is_ambiguous():
 
 @respx.mock
 def test_add_retries_when_not_processed():
+    # internal_error is no longer among these: TikTok may have created the request before failing, and a
+    # retry would then be refused (the .single spent) and the request id lost (see the next test)
     route = respx.post(ADD).mock(side_effect=[
         httpx.ConnectError("refused"),
         err(429, "rate_limit_exceeded", headers={"Retry-After": "3"}),
-        err(500, "internal_error"),
+        httpx.Response(429, text="slow down"),
         ok({"request_id": RID}),
     ])
     sleeps: list = []
     assert make_client(sleeps).add(["activity"]) == RID
     assert route.call_count == 4 and sleeps == [0.5, 3.0, 2.0]
+
+
+@pytest.mark.parametrize("reply", [
+    err(500, "internal_error", log_id="L500"),
+    err(200, "internal_error", log_id="L500"),  # the envelope decides, whatever the status
+    err(503, "some_new_code", log_id="L500"),
+    httpx.Response(500, json={"data": {}, "error": {"code": "ok", "message": "", "log_id": "L500"}}),
+])
+@respx.mock
+def test_add_internal_error_or_5xx_is_ambiguous_and_not_retried(reply):
+    route = respx.post(ADD).mock(side_effect=[reply, ok({"request_id": RID})])
+    with pytest.raises(AmbiguousAddError) as info:
+        make_client().add(["activity"])
+    assert route.call_count == 1 and "L500" in str(info.value)
+
+
+@respx.mock
+def test_internal_error_is_still_retried_for_check():
+    route = respx.post(CHECK).mock(side_effect=[err(500, "internal_error"), ok({"status": "pending"})])
+    assert make_client().check(RID).status == "pending" and route.call_count == 2
 
 
 # --- token refresh on 401 ---------------------------------------------------------------------

@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import functools
 import signal
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,12 +15,15 @@ from typing import Any
 
 import orjson
 import pytest
-from support.hostile import DATA, read_all
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.hostile import AT, DATA, read_all
 
 from tiktok_portability_source import settings as archive_settings
-from tiktok_portability_source.archive import ArchiveError
+from tiktok_portability_source.archive import ArchiveError, open_archive
+from tiktok_portability_source.fake.generator import Sizes, UserHistory
+from tiktok_portability_source.layouts import ENTITIES
+from tiktok_portability_source.records import drop_empty_rows, section_tables
 
 SENTINELS = ["", "N/A", "None", "null", "n/a", " ", "0"]
 SECTIONS = [("Your Activity", "Watch History", "VideoList"), ("Your Activity", "Searches", "SearchList"),
@@ -110,25 +115,116 @@ def write(tmp: Path, data: bytes, container: str, flip_at: int) -> Path:
     return path
 
 
-@settings(max_examples=250, deadline=2000, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
-@given(case=damaged(), flip_at=st.integers(0, 2**16), stream=st.booleans())
-def test_the_reader_reads_or_raises_archive_error(tmp_path: Path, case: tuple[bytes, str], flip_at: int,
-                                                  stream: bool):
-    data, container = case
-    path = write(tmp_path, data, container, flip_at)
+def rows_per_table(path: Path, **kwargs: Any) -> dict[str, int]:
+    """The rows ``load`` would send per table: ``read_all``, without the items that have no value at all
+    (``records.drop_empty_rows``, as the source drops them)."""
+    opened = open_archive(path, **kwargs)
+    return {e.table: sum(drop_empty_rows(t, e).num_rows for t in section_tables(e, opened.sections_for(e.table),
+                                                                               opened.user_id, opened.sha256))
+            for e in ENTITIES if opened.sections_for(e.table)}
+
+
+def outcome(path: Path, stream: bool) -> dict[str, int] | str:
+    """Rows per table, or "refused" (ArchiveError: one line naming the file); ``stream``: every multi-line
+    list is left on disk and read in blocks (``archive.LazyList``) instead of parsed up front."""
     inline = archive_settings.JSON_INLINE_BYTES
-    archive_settings.JSON_INLINE_BYTES = 0 if stream else inline  # every multi-line list streamed (LazyList)
+    archive_settings.JSON_INLINE_BYTES = 0 if stream else inline
     try:
         with hard_timeout(20):
-            counts = read_all(path, user_id="user_a")
+            return rows_per_table(path, user_id="user_a")
     except ArchiveError as exc:
         message = str(exc)
         assert message and "\n" not in message and path.name in message
-        return
+        return "refused"
     finally:
         archive_settings.JSON_INLINE_BYTES = inline
-    assert all(n >= 0 for n in counts.values())
+
+
+@settings(max_examples=250, deadline=4000, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
+@given(case=damaged(), flip_at=st.integers(0, 2**16))
+def test_the_reader_reads_or_raises_archive_error(tmp_path: Path, case: tuple[bytes, str], flip_at: int):
+    """Whatever the damage: rows or one ArchiveError, never another exception or a hang; and the same
+    answer whether the lists are parsed up front or streamed in blocks (a read that depended on it would
+    lose or invent rows)."""
+    data, container = case
+    path = write(tmp_path, data, container, flip_at)
+    parsed, streamed = outcome(path, stream=False), outcome(path, stream=True)
+    assert parsed == streamed
+    if parsed != "refused":
+        assert set(parsed) <= {e.table for e in ENTITIES} and all(isinstance(n, int) for n in parsed.values())
+
+
+# --- one fuzzed section inside a valid export: it costs only itself ---------------------------------
+
+TARGETS = {  # table -> (top, sub, list key) in a family-B export
+    "searches": ("Your Activity", "Searches", "SearchList"),
+    "likes": ("Your Activity", "Like List", "ItemFavoriteList"),
+    "logins": ("Your Activity", "Login History", "LoginHistoryList"),
+    "followers": ("Your Activity", "Follower", "FansList"),
+    "comments": ("Comment", "Comments", "CommentsList"),
+}
+list_item = st.one_of(st.none(), scalar,
+                      st.dictionaries(st.builds(lambda f, c: c(f), st.sampled_from(FIELDS), casing), value, max_size=5))
+
+
+@functools.lru_cache(maxsize=1)
+def base_document() -> tuple[bytes, dict[str, int]]:
+    """A small valid export (no repeats) and the rows each table gets from it."""
+    tmp = Path(tempfile.mkdtemp(prefix="fuzz-base-"))
+    archive = UserHistory("user_a", seed=1, sizes=Sizes.scaled(0.2)).export(
+        tmp, at=AT, family="B", container="bare", duplicates=False, unknown_sections=False)
+    return archive.path.read_bytes(), archive.expected
+
+
+def _read_section(path: Path, stream: bool) -> tuple[Any, list[Any], dict[str, int], dict[str, int]]:
+    """(opened archive, its tables per entity, rows per table as read, rows per table once empty items
+    are dropped) with every multi-line list parsed up front, or streamed (``stream``)."""
+    inline = archive_settings.JSON_INLINE_BYTES
+    archive_settings.JSON_INLINE_BYTES = 0 if stream else inline
+    try:
+        with hard_timeout(20):
+            opened = open_archive(path)
+            tables = {e.table: (e, list(section_tables(e, opened.sections_for(e.table), opened.user_id,
+                                                       opened.sha256))) for e in ENTITIES}
+    finally:
+        archive_settings.JSON_INLINE_BYTES = inline
+    read = {t: sum(x.num_rows for x in xs) for t, (_, xs) in tables.items()}
+    kept = {t: sum(drop_empty_rows(x, e).num_rows for x in xs) for t, (e, xs) in tables.items()}
+    return opened, list(tables), read, kept
+
+
+@settings(max_examples=60, deadline=4000, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(table=st.sampled_from(sorted(TARGETS)), items=st.lists(list_item, max_size=8), key_case=casing)
+def test_a_fuzzed_section_costs_only_itself(tmp_path: Path, table: str, items: list[Any], key_case: Any):
+    """A valid export whose one list holds fuzzed items: every other table gets exactly the generator's
+    rows; the fuzzed list gives one row per object item and counts the other (non-null) items as
+    unreadable, or, when its first item is no object, is skipped whole and recorded in unparsed_sections
+    with its item count. Streamed in blocks, the same rows are loaded (empty items aside) and the same
+    items counted."""
+    data, expected = base_document()
+    doc = orjson.loads(data)
+    top, sub, key = TARGETS[table]
+    doc[top][sub] = {key_case(key): items}
+    path = tmp_path / "user_data_tiktok.json"
+    path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    opened, _, rows, kept = _read_section(path, stream=False)
+    for other in rows:
+        if other != table and other not in ("settings", "autofill"):  # settings: one row per setting
+            assert rows[other] == expected.get(other, 0), other
+    objects = sum(1 for i in items if isinstance(i, dict))
+    stray = sum(1 for i in items if i is not None and not isinstance(i, dict))
+    skipped = [(u.path, u.item_count) for u in opened.unparsed if sub in u.path]
+    unreadable = sum(s.unreadable for s in opened.sections_for(table))
+    if items and items[0] is not None and not isinstance(items[0], dict):
+        assert (rows[table], [n for _, n in skipped]) == (0, [len(items)]), skipped
+    else:
+        assert (rows[table], unreadable, skipped) == (objects, stray, []), (items, skipped)
+    streamed, _, _, streamed_kept = _read_section(path, stream=True)
+    assert streamed_kept == kept
+    assert [(u.path, u.item_count) for u in streamed.unparsed if sub in u.path] == skipped
+    assert sum(s.unreadable for s in streamed.sections_for(table)) == unreadable
 
 
 @pytest.mark.parametrize("line", ["Chat History with " + " " * 200_000 + "x", ">>> Chat History with " + "a" * 300_000 + " :",

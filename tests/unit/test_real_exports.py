@@ -67,8 +67,10 @@ def test_multi_line_comments_keep_every_line(tmp_path, new_pipeline, fmt, genera
     history, archive, result, db = _load(new_pipeline, tmp_path, data_format=fmt, **kwargs)
     expected = history.expected_rows("comments", [archive])
     assert any("\n" in c["comment"] for c in expected)
-    rows = sql(db, "SELECT commented_at, comment FROM tiktok.comments ORDER BY commented_at")
-    assert rows == sorted((c["commented_at"], c["comment"]) for c in expected)
+    rows = sql(db, "SELECT commented_at, comment FROM tiktok.comments")
+    # two comments may share a second (the generator writes such twins): compared as sorted lists
+    assert sorted(rows) == sorted((c["commented_at"], c["comment"]) for c in expected)
+    assert len({t for t, _ in rows}) < len(rows)
 
 
 @pytest.mark.parametrize(("fmt", "generation"), [("json", None), ("txt", "2025"), ("txt", "2022")])

@@ -8,11 +8,14 @@ one token refresh and one more try.
 
 Add is special: a ``.single`` grant is spent by its first successful Add and there is no list
 endpoint to recover a lost ``request_id``. So Add is retried only when the failure proves the
-request was not processed: a 429 / ``rate_limit_exceeded`` reply, an explicit
-``internal_error`` envelope, or a connection that was never established (``ConnectError``,
-``ConnectTimeout``, ``PoolTimeout``). A read timeout, a dropped connection after sending, or a
-5xx without a TikTok envelope raise ``AmbiguousAddError`` instead, so the caller can decide
-(e.g. mark the transfer as needing attention) rather than add twice.
+request was not processed: a 429 / ``rate_limit_exceeded`` reply, or a connection that was never
+established (``ConnectError``, ``ConnectTimeout``, ``PoolTimeout``). Anything else that may have
+happened after TikTok created the request raises ``AmbiguousAddError`` instead, so the caller can
+decide (mark the transfer ``add_unknown``, adopt the id from a later ``download.ready`` webhook)
+rather than add twice: a read timeout, a dropped connection after sending, and any 5xx answer or
+``internal_error`` envelope. An ``internal_error`` does not prove the request was not created: when
+TikTok created it and then failed, a retry is refused (the ``.single`` is spent) and the request id
+is lost.
 """
 
 from __future__ import annotations
@@ -260,8 +263,12 @@ class PortabilityClient:
         return RequestStatus.from_data(data, rid)
 
     def cancel(self, request_id: int) -> None:
-        """Cancel a request (best effort; re-check afterwards, undocumented by TikTok: this project's choice)."""
-        self._json_call(settings.CANCEL_PATH, None, {"request_id": check_request_id(request_id)})
+        """Cancel a request (best effort; re-check afterwards, undocumented by TikTok: this project's choice).
+
+        ``request_id`` goes both in the query and in the JSON body: TikTok's reference table lists it
+        as a query parameter while its example sends a body (docs/tiktok-api.md §9)."""
+        rid = check_request_id(request_id)
+        self._json_call(settings.CANCEL_PATH, {"request_id": str(rid)}, {"request_id": rid})
 
     def download(
         self,
@@ -334,10 +341,13 @@ class PortabilityClient:
         if isinstance(err, dict) and err.get("code") == "ok" and response.status_code < 400:
             data = body.get("data") if isinstance(body, dict) else None
             return data if isinstance(data, dict) else {}
-        if not isinstance(err, dict) and not idempotent and response.status_code >= 500:
+        code = err.get("code") if isinstance(err, dict) else None
+        if (not idempotent and code != "rate_limit_exceeded" and response.status_code != 429
+                and (response.status_code >= 500 or code == "internal_error")):
+            log_id = err.get("log_id") if isinstance(err, dict) else None
             raise AmbiguousAddError(
-                f"POST {path}: HTTP {response.status_code} without a TikTok error envelope; "
-                "the request may have been processed"
+                f"POST {path}: HTTP {response.status_code} {code or 'without a TikTok error envelope'}"
+                f" [log_id={log_id or '-'}]; the request may have been created before the failure"
             )
         if isinstance(err, dict) and err.get("code") == "ok":  # "ok" with an HTTP error status
             err = {**err, "code": f"http_{response.status_code}"}
@@ -434,9 +444,8 @@ class PortabilityClient:
                 token = self._on_token_invalid()
 
     def _retryable(self, exc: BaseException | None, idempotent: bool) -> bool:
-        if isinstance(exc, APIError):
-            return exc.retryable and (idempotent or exc.code in APIError.retryable_codes
-                                      or exc.http_status == 429)
+        if isinstance(exc, APIError):  # Add: only a rate limit proves the request was not processed
+            return exc.retryable and (idempotent or exc.code == "rate_limit_exceeded" or exc.http_status == 429)
         if isinstance(exc, httpx.TransportError):
             return idempotent or isinstance(exc, _NOT_SENT)
         return False

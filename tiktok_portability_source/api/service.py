@@ -305,6 +305,10 @@ class ApiService:
         if event.event == "portability.download.ready" and event.request_id is not None:
             if self.syncer.mark_ready(event.request_id):
                 log.info("request %s is ready (webhook)", event.request_id)
+            # an id no transfer has: the lost reply of an ambiguous Add (add_unknown) finds its owner
+            elif self.transfers.by_request_id(event.request_id) is None and self.syncer.adopt(event.request_id) is None:
+                log.info("download.ready for request %s, which no user here is waiting for: ignored",
+                         event.request_id)
         elif event.event == "authorization.removed" and event.user_openid:
             if event.user_openid not in self.store.open_ids():  # e.g. forgotten: don't bring them back
                 log.info("authorization.removed for %s, who is not in the token store: ignored", event.user_openid)

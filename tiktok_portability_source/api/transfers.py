@@ -7,9 +7,16 @@ killed anywhere is finished by the next run:
                       │                    └──check: expired/cancelled──► expired / cancelled
                       └── died or ambiguous before the id was saved ──► add_unknown
 
-A ``.single`` grant is spent by its first Add, so ``adding``/``add_unknown`` is never followed by
-a second Add for a single grant: the user is told to re-authorize instead. ``.ongoing`` grants add
-again once ``min_interval_seconds`` have passed since the last request.
+A ``.single`` scope is spent by the Add that uses it (``Transfer.spends``), so ``adding``/``add_unknown``
+is never followed by a second Add for a single grant: the user is told to re-authorize instead. A
+single scope left over beside the spent one (``activity.single`` beside ``all.single``) is used by the
+next Add once the first request is finished; the ongoing part of a mixed grant keeps adding.
+``.ongoing`` grants add again once ``min_interval_seconds`` have passed since the last request.
+
+An ``add_unknown`` whose request TikTok did create is found again by its ``portability.download.ready``
+webhook (``Syncer.adopt``). A ``rejected`` Add (e.g. a user outside the EEA/UK) is not retried for
+24 h, doubling up to 7 days (``Transfer.next_add_at``). TikTok deletes an export about 4 days after it
+became ready, so a ``ready``/``downloaded`` transfer close to that is warned about (``expiry_warning``).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +45,10 @@ LOADED, EXPIRED, CANCELLED, FAILED, STOPPED, REJECTED = "loaded", "expired", "ca
 IN_FLIGHT = frozenset({PENDING, READY, DOWNLOADED})
 NEEDS_ATTENTION = frozenset({ADD_UNKNOWN, FAILED})
 POLL_FIRST_SECONDS, POLL_MAX_SECONDS = 10, 300
+# a refused Add (e.g. a user outside the EEA/UK) is not tried again for this long, doubling per refusal
+REJECTED_BACKOFF_FIRST, REJECTED_BACKOFF_MAX = timedelta(hours=24), timedelta(days=7)
+# TikTok keeps a ready export for 4 days (docs/tiktok-api.md §7); warn when less than a day is left
+READY_LIFETIME, EXPIRY_WARNING = timedelta(days=4), timedelta(hours=24)
 
 StopBefore = Literal["download", "load"]
 
@@ -74,6 +85,9 @@ class Transfer:
     error: str | None = None
     updated_at: str | None = None
     load_attempts: int = 0  # loads started for this archive; see Syncer.begin_load
+    spends: list[str] | None = None  # the single scopes this Add uses up (None in older records: all of them)
+    next_add_at: str | None = None  # a refused Add: no new Add for the user before this time
+    ready_at: str | None = None  # when this code learned the export is ready (its 4 days run from about then)
 
     @property
     def finished(self) -> bool:
@@ -150,6 +164,63 @@ def plan_request(scopes: Iterable[str], wanted: Sequence[str]) -> tuple[str, lis
     return grant, categories
 
 
+def single_scopes_spent(scopes: Iterable[str], categories: Sequence[str]) -> list[str]:
+    """The single scopes an Add of ``categories`` uses up, as the fake models TikTok (docs/tiktok-api.md
+    §3, §9.6): ongoing scopes are used first, then the broadest single scope that covers the rest."""
+    held = {s.strip() for s in scopes}
+    remaining = set(categories)
+    for kind, cats in settings.SCOPE_CATEGORIES.items():
+        if f"portability.{kind}.ongoing" in held:
+            remaining -= cats
+    singles = sorted((k for k in settings.SCOPE_CATEGORIES if f"portability.{k}.single" in held),
+                     key=lambda k: -len(settings.SCOPE_CATEGORIES[k]))
+    if not remaining:
+        return []
+    for kind in singles:
+        if remaining <= settings.SCOPE_CATEGORIES[kind]:
+            return [f"portability.{kind}.single"]
+    spent = []
+    for kind in singles:
+        if remaining & settings.SCOPE_CATEGORIES[kind]:
+            spent.append(f"portability.{kind}.single")
+            remaining -= settings.SCOPE_CATEGORIES[kind]
+    return spent
+
+
+def _spent(transfers: Iterable[Transfer]) -> set[str]:
+    """Single scopes used up by these Adds; a record from before ``spends`` existed used up every one."""
+    spent: set[str] = set()
+    for t in transfers:
+        if t.spends is not None:
+            spent.update(t.spends)
+        elif t.grant == "single":
+            spent.update(s for s in settings.PORTABILITY_SCOPES if s.endswith(".single"))
+    return spent
+
+
+def rejection_note(transfer: Transfer) -> str:
+    """``status``'s and ``sync``'s words for a user whose Add was refused."""
+    return f"rejected: {transfer.error}; next try after {transfer.next_add_at}"
+
+
+def expiry_warning(transfer: Transfer, now: datetime) -> str | None:
+    """A warning when a ``ready``/``downloaded`` export nears the end of TikTok's 4 days unloaded.
+
+    ``ready_at`` is when this code learned of it (Check or webhook), so TikTok's clock may have
+    started earlier: hence the day of margin."""
+    if transfer.state not in (READY, DOWNLOADED) or not transfer.ready_at:
+        return None
+    deadline = datetime.fromisoformat(transfer.ready_at) + READY_LIFETIME
+    left = deadline - now
+    if left > EXPIRY_WARNING:
+        return None
+    if left <= timedelta(0):
+        return (f"request {transfer.request_id} was ready at {transfer.ready_at} and has probably expired at "
+                "TikTok before it was loaded")
+    return (f"request {transfer.request_id} expires at TikTok in about {left.total_seconds() / 3600:.0f} h "
+            f"({_iso(deadline)}) and is not loaded yet")
+
+
 @dataclass
 class Outcome:
     """What one sync step did for one user: one line in the CLI, one assertion in tests."""
@@ -203,6 +274,9 @@ class Syncer:
     def _advance(self, open_id: str, client: PortabilityClient, poll_now: bool,
                  stop_before: StopBefore | None) -> Outcome:
         transfer = self._current(open_id)
+        warning = expiry_warning(transfer, self.clock()) if transfer is not None else None
+        if warning:
+            log.warning("user %s: %s", open_id, warning)
         if transfer is None:
             outcome = self._maybe_add(open_id, client)
             if outcome is not None:
@@ -232,28 +306,59 @@ class Syncer:
                 return transfer
         return None
 
+    def _since_grant(self, open_id: str) -> list[Transfer]:
+        _, granted_at = self.scopes_of(open_id)
+        return [t for t in self.transfers.for_user(open_id)
+                if granted_at is None or datetime.fromisoformat(t.created_at) >= granted_at]
+
+    def rejection_backoff(self, open_id: str) -> Transfer | None:
+        """The user's last Add was refused and its back-off has not run out (a new authorization ends it)."""
+        since_grant = self._since_grant(open_id)
+        last = since_grant[-1] if since_grant else None
+        if last is None or last.state != REJECTED or not last.next_add_at:
+            return None
+        return last if self.clock() < datetime.fromisoformat(last.next_add_at) else None
+
+    def _rejection_delay(self, since_grant: Sequence[Transfer]) -> timedelta:
+        """24 h after the first refusal in a row, doubling per refusal up to 7 days."""
+        refusals = 0
+        for t in reversed(since_grant):
+            if t.state != REJECTED or not t.next_add_at:
+                break
+            refusals += 1
+        return min(REJECTED_BACKOFF_FIRST * 2 ** refusals, REJECTED_BACKOFF_MAX)
+
     def _maybe_add(self, open_id: str, client: PortabilityClient) -> Outcome | None:
         scopes, granted_at = self.scopes_of(open_id)
-        plan = plan_request(scopes, self.categories)
-        if plan is None:
+        blocked = self.rejection_backoff(open_id)
+        if blocked is not None:  # TikTok refused the last Add: asking again every sync only repeats that
+            return Outcome(open_id, REJECTED, rejection_note(blocked), blocked)
+        mine = self.transfers.for_user(open_id)
+        history = [t for t in mine if t.state != REJECTED]
+        since_grant = [t for t in mine if granted_at is None or datetime.fromisoformat(t.created_at) >= granted_at]
+        used = [t for t in since_grant if t.state != REJECTED]
+        # single scopes the earlier Adds of this authorization used up are gone; what is left (a narrower
+        # single, the ongoing part of a mixed grant) may still be used (docs/tiktok-api.md §3)
+        spent = _spent(used)
+        plan = plan_request([s for s in scopes if s not in spent], self.categories)
+        if plan is None and not used:
             return Outcome(open_id, "not_authorized", f"the granted scopes ({', '.join(scopes) or 'none'}) cover "
                            f"none of {', '.join(self.categories)}")
-        grant, categories = plan
-        history = [t for t in self.transfers.for_user(open_id) if t.state != REJECTED]
-        since_grant = [t for t in history if granted_at is None or datetime.fromisoformat(t.created_at) >= granted_at]
-        if grant == "single" and since_grant:
-            last = since_grant[-1]
+        if plan is None or (plan[0] == "single" and used and used[-1].state in NEEDS_ATTENTION):
+            last = used[-1]
             if last.state in NEEDS_ATTENTION:
                 return Outcome(open_id, last.state, f"{last.error}; the one-time grant may be spent: "
                                "re-authorize to request again", last)
             return Outcome(open_id, "done", "one-time grant already used "
                            f"(request {last.request_id}: {last.state}); re-authorize for another export", last)
+        grant, categories = plan
         if grant == "ongoing" and history:
             due = datetime.fromisoformat(history[-1].created_at) + self.min_interval
             if self.clock() < due:
                 return Outcome(open_id, "scheduled", f"next request due at {_iso(due)}", history[-1])
         client.ensure_token()  # a due refresh runs before the intent is saved, so a kill during it leaves no `adding`
-        transfer = Transfer(open_id, uuid.uuid4().hex, categories, self.data_format, grant, ADDING, _iso(self.clock()))
+        transfer = Transfer(open_id, uuid.uuid4().hex, categories, self.data_format, grant, ADDING, _iso(self.clock()),
+                            spends=single_scopes_spent([s for s in scopes if s not in spent], categories))
         self.transfers.save(transfer)  # intent first: a crash from here on never leads to a second Add
         try:
             transfer.request_id = client.add(categories, self.data_format)
@@ -263,8 +368,11 @@ class Syncer:
             return Outcome(open_id, ADD_UNKNOWN, transfer.error, transfer)
         except APIError as exc:
             transfer.state, transfer.error = REJECTED, str(exc)
+            if not exc.retryable:  # a refusal, not a passing fault (a rate limit that outlived the retries)
+                transfer.next_add_at = _iso(self.clock() + self._rejection_delay(since_grant))
             self.transfers.save(transfer)
-            return Outcome(open_id, REJECTED, f"Add refused: {exc}", transfer)
+            return Outcome(open_id, REJECTED, f"Add refused: {exc}"
+                           + (f"; next try after {transfer.next_add_at}" if transfer.next_add_at else ""), transfer)
         except TikTokError as exc:
             # Every other error of ours proves TikTok did not process the Add: the token could not be
             # had or was refused (ReauthorizationRequired), the connection was never made
@@ -289,6 +397,7 @@ class Syncer:
         transfer.collect_time = _iso(status.collect_time) or transfer.collect_time
         if status.ready:
             transfer.state, transfer.next_check_at = READY, None
+            transfer.ready_at = transfer.ready_at or _iso(self.clock())
         elif status.status == settings.STATUS_EXPIRED:
             transfer.state = EXPIRED
         elif status.status == settings.STATUS_CANCELLED:
@@ -411,8 +520,36 @@ class Syncer:
         if transfer is None or transfer.state != PENDING:
             return False
         transfer.state, transfer.next_check_at = READY, None
+        transfer.ready_at = transfer.ready_at or _iso(self.clock())
         self.transfers.save(transfer)
         return True
+
+    def adopt(self, request_id: int) -> Transfer | None:
+        """``portability.download.ready`` for a request id no transfer has: the lost reply of an Add
+        that ended ``add_unknown`` (TikTok created the request, then the answer failed).
+
+        Check works only with the owner's token, so the id is checked with the token of each user whose
+        last Add is unknown (newest first); the first user whose Check succeeds owns it, and the id is
+        written into that transfer, which then goes on like any other (``ready``/``pending``)."""
+        if self.transfers.by_request_id(request_id) is not None:
+            return None
+        tried: set[str] = set()
+        for transfer in reversed(self.transfers.all()):
+            if (transfer.state != ADD_UNKNOWN or transfer.request_id is not None or transfer.open_id in tried
+                    or self.is_revoked(transfer.open_id)):
+                continue
+            tried.add(transfer.open_id)
+            candidate = replace(transfer, request_id=request_id, state=PENDING, next_check_at=None, error=None)
+            try:
+                with self.client_for(transfer.open_id) as client:
+                    self._check(client, candidate)  # saves only once Check answered for this user's token
+            except TikTokError as exc:  # another user's request (invalid_params), or this user can't be asked now
+                log.debug("request %s is not user %s's: %s", request_id, transfer.open_id, exc)
+                continue
+            log.warning("user %s: request %s (from a download.ready webhook) is the lost reply of an ambiguous "
+                        "Add; adopted as %s", transfer.open_id, request_id, candidate.state)
+            return candidate
+        return None
 
 
 def archive_folder(archive_dir: Path, open_id: str) -> Path:

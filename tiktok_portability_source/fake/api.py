@@ -131,6 +131,7 @@ _FAULT_TARGETS: dict[str, frozenset[str]] = {
     "token_expired": _BEARER_ENDPOINTS,
 }
 _PRE_DISPATCH_FAULTS = frozenset({"internal_error", "http_503", "error_200", "rate_limit"})
+_AFTER_CREATE_FAULT = "internal_error_after_create"  # inject("internal_error", after_create=True)
 _SERVED_ENVIRON_KEY = "tiktok_portability.fake_api.served"
 
 ArchiveResult = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]"]
@@ -502,7 +503,8 @@ class FakeTikTok:
             self._revoke_all(open_id)
             self._queue_webhook(EVENT_AUTHORIZATION_REMOVED, {"reason": reason}, user_openid=open_id)
 
-    def inject(self, fault: str, *, times: int = 1, endpoint: str | None = None) -> None:
+    def inject(self, fault: str, *, times: int = 1, endpoint: str | None = None,
+               after_create: bool = False) -> None:
         """Make the next ``times`` matching calls fail with ``fault`` (see ``FAULTS``).
 
         ``endpoint`` is a path (``/v2/user/data/add/``) or a name (``token``, ``revoke``, ``add``,
@@ -510,11 +512,21 @@ class FakeTikTok:
         (``drop_connection``/``truncated_zip``: download; ``token_expired``: the four portability
         endpoints; the others: those plus token and revoke). ``drop_connection`` and
         ``truncated_zip`` wait for a download that would succeed.
+
+        ``after_create`` (``internal_error`` on Add only): the request is created (and its scope
+        spent) and *then* the answer is the 500 envelope, the case that makes an ``internal_error``
+        on Add ambiguous. An Add the fake refuses anyway leaves the fault armed.
         """
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
         if times < 1:
             raise ValueError("times must be >= 1")
+        if after_create:
+            if fault != "internal_error" or endpoint not in (None, "add", ADD_PATH):
+                raise ValueError("after_create applies to internal_error on add only")
+            with self._lock:
+                self._faults.append(_Fault(_AFTER_CREATE_FAULT, times, frozenset({"add"})))
+            return
         allowed = _FAULT_TARGETS[fault]
         if endpoint is None:
             targets = allowed
@@ -1015,6 +1027,8 @@ class FakeTikTok:
             if self.config.ready_after_seconds is None and self.config.ready_after_polls == 0:
                 self._set_ready(req, now)
             self._ensure_ticker()
+            if self._take_fault(frozenset({_AFTER_CREATE_FAULT}), "add"):
+                return self._envelope_error(ctx, 500, "internal_error", "Internal server error (injected).")
         return self._ok(ctx, {"request_id": request_id})
 
     @staticmethod

@@ -25,6 +25,8 @@ user's local time):
 - Followers and following grow at an increasing rate (cumulative ~ t^1.4); the accounts that
   leave (``unfollow_fraction``) followed in the first half of the time before they left.
 - Off-TikTok activity follows the rhythm.
+- Some events share their second with the one before (a fast swipe, two likes at once, a link
+  sent to two chats): see ``world.History._build_twins`` and ``_TWIN_WATCH`` / ``_TWIN_ATTACHED``.
 
 Watch history is generated lazily by index (random access, per-session arrays only, no per-row
 storage), and likes and favourite videos by index from it, so an archive with millions of watch
@@ -208,6 +210,10 @@ def _spread(ts: Sequence[int], lo: int, hi: int) -> list[int]:
 
 
 _MEAN_SESSION = 20  # videos per watch session on average (fewer for tiny histories)
+# same-second twins (i % every == at): watch rows, and likes / favourite videos; rows() tests the
+# residues with bit masks, so ``every`` must stay a power of two matching them
+_TWIN_WATCH = (16, 11)
+_TWIN_ATTACHED = (8, 3)
 _MIN_SESSIONS = 8  # even a tiny history is spread over this many sessions
 _FOLLOW_GROWTH = 1.4  # cumulative follows ~ t^1.4: the rate grows over time
 _BREAK = 40 * 60  # at least this long between two sessions (the analyses split at > 30 min)
@@ -242,8 +248,8 @@ class _TimeIndexed:
 
 
 class _VideoEvents(_TimeIndexed):
-    """Watched videos computed from their index, in sessions: timestamps strictly increase, so
-    ranges of indices are time windows, and nothing per row is stored (per-session arrays only:
+    """Watched videos computed from their index, in sessions: timestamps increase (strictly, but
+    for the same-second twins, see ``_twin``), so ranges of indices are time windows, and nothing per row is stored (per-session arrays only:
     1M rows in 50k sessions cost ~1.5 MB).
 
     Session k holds rows ``cum[k] <= i < cum[k+1]`` (1–60 videos, ~20 on average; a tiny
@@ -254,17 +260,19 @@ class _VideoEvents(_TimeIndexed):
     in "activity time"), at least 40 min after the previous one ends. A history too dense for
     that (benchmarks put 1M rows in 6 months) first gets shorter breaks (down to 2 min), then
     tempo, pauses and breaks shrink by a common factor, down to one video per second, so
-    timestamps always stay distinct and in range.
+    the rows' own timestamps always stay distinct and in range.
     """
 
     def __init__(self, n: int, start_s: int, end_s: int, salt: int, rewatch: bool, rhythm: _Rhythm):
         span = max(1, end_s - start_s)
-        self.n = min(max(n, 0), span)  # one event per second at most, keeps timestamps distinct
+        self.n = min(max(n, 0), span)  # one event per second at most (twins aside, see _twin)
         self.start = start_s
         self.end = start_s + span  # exclusive
         self.salt = salt
         self.salt2 = _mix(salt + 0x51ED27)
         self.rewatch = rewatch
+        # accounts whose videos a twin row shows (``@name`` links): set once the people exist
+        self.creators: tuple[str, ...] = ()
         self._plan(rhythm)
 
     def _plan(self, rhythm: _Rhythm) -> None:
@@ -357,13 +365,30 @@ class _VideoEvents(_TimeIndexed):
     # One hash per row (h = _mix(salt ^ i)) drives the time jitter, the link form and the
     # @user of the link; the video id is a second hash of the (possibly re-watched) row.
     # rows() inlines the same formulas for speed; keep both in step.
+    #
+    # Twins: row i with i % 32 == 11 that is not the first of its session is watched in the same
+    # second as row i - 1 (a fast swipe), with its own video (never a re-watch of row i - 1: rows
+    # 5 mod 8 are the re-watches) and, once ``creators`` is set, a link naming a followed account.
+    # Timestamps are then non-decreasing instead of strictly increasing (ranges of indices are
+    # still time windows); ts_slack keeps the row's own ("nominal") second, so events attached to
+    # rows keep strictly increasing times.
 
-    def ts(self, i: int) -> int:
-        k = bisect_right(self.cum, i) - 1
+    def _twin(self, i: int, k: int | None = None) -> bool:
+        if i % _TWIN_WATCH[0] != _TWIN_WATCH[1]:
+            return False
+        if k is None:
+            k = bisect_right(self.cum, i) - 1
+        return i > self.cum[k]
+
+    def _nominal(self, i: int, k: int) -> int:
         p = i - self.cum[k]
         tempo = self.tempo[k]
         t = self.starts[k] + p * tempo + _mix(self.salt ^ i) % (tempo >> 1 or 1)
         return t + self.pause[k] if p > self.pause_at[k] else t
+
+    def ts(self, i: int) -> int:
+        k = bisect_right(self.cum, i) - 1
+        return self._nominal(i - 1 if self._twin(i, k) else i, k)
 
     def ts_slack(self, i: int) -> tuple[int, int]:
         """ts(i) and how far an event may be moved after or before it and stay strictly
@@ -388,6 +413,9 @@ class _VideoEvents(_TimeIndexed):
 
     def link(self, i: int) -> str:
         h = _mix(self.salt ^ i)
+        if self.creators and self._twin(i):
+            creator = self.creators[(h >> 26) % len(self.creators)]
+            return f"https://www.tiktok.com/@{creator}/video/{self.video(i)}"
         return _share_link((h >> 24) & 3, self.video(i), _user((h >> 26) % 10000))
 
     def rows(self, lo: int, hi: int) -> Iterator[tuple[str, str]]:
@@ -408,6 +436,9 @@ class _VideoEvents(_TimeIndexed):
             late = first + pauses[k]
             stop = max(lo, base)
             for i in range(top, stop - 1, -1):
+                if i & 15 == 11 and i > base:  # a twin (see _twin; _TWIN_WATCH): rare, the slow way
+                    yield fmt(self.ts(i)), self.link(i)
+                    continue
                 x = ((salt ^ i) + 0x9E3779B97F4A7C15) & _M64
                 x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
                 x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
@@ -430,8 +461,13 @@ class _AttachedEvents(_TimeIndexed):
     """Likes or favourites of watched videos: event j is a few seconds after watch row
     ``row(j)`` and shows the same video. Rows are one per stratum of the watch rows, so they
     increase with j; the delay stays below the smallest gap its session can have to the next
-    row, so timestamps strictly increase too and ranges of indices are time windows, as for
-    :class:`_VideoEvents`."""
+    row, so timestamps increase too and ranges of indices are time windows, as for
+    :class:`_VideoEvents`.
+
+    Twins: event j with j % 8 == 3 is in the same second as event j - 1 and shows the video
+    watched just before the one event j - 1 shows (two likes in one second of different videos),
+    unless that is the same video (a re-watch) or there is no such row: then it is an ordinary
+    event. Timestamps are non-decreasing."""
 
     def __init__(self, n: int, watch: _VideoEvents, salt: int, min_delay: int, max_delay: int):
         self.n = min(max(n, 0), watch.n)
@@ -445,15 +481,28 @@ class _AttachedEvents(_TimeIndexed):
         lo = j * total // n
         return lo + _mix(self.salt ^ j) % ((j + 1) * total // n - lo)
 
-    def ts(self, j: int) -> int:
+    def twin_row(self, j: int) -> int | None:
+        """The watch row whose video twin event j shows; None when j is no twin."""
+        if j % _TWIN_ATTACHED[0] != _TWIN_ATTACHED[1]:
+            return None
+        w = self.row(j - 1)
+        if w < 1 or self.watch.source_row(w - 1) == self.watch.source_row(w):
+            return None
+        return w - 1
+
+    def _own_ts(self, j: int) -> int:
         h = _mix(self.salt ^ j)
         w = self.row(j)
         t, slack = self.watch.ts_slack(w)
         t += min(self.min_delay + (h >> 40) % self.delays, slack)
         return t if t < self.watch.end else self.watch.end - 1
 
+    def ts(self, j: int) -> int:
+        return self._own_ts(j - 1 if self.twin_row(j) is not None else j)
+
     def video(self, j: int) -> str:
-        return self.watch.video(self.row(j))
+        twin = self.twin_row(j)
+        return self.watch.video(self.row(j) if twin is None else twin)
 
     def link(self, j: int) -> str:
         h = _mix(self.salt ^ j)
@@ -467,6 +516,9 @@ class _AttachedEvents(_TimeIndexed):
         salt, n, min_delay, delays = self.salt, self.n, self.min_delay, self.delays
         fmt = _fmt
         for j in range(hi - 1, lo - 1, -1):
+            if j & 7 == 3 and self.twin_row(j) is not None:  # a twin (_TWIN_ATTACHED): the slow way
+                yield fmt(self.ts(j)), self.link(j)
+                continue
             x = ((salt ^ j) + 0x9E3779B97F4A7C15) & _M64
             x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
             x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64

@@ -5,11 +5,12 @@ the activity summary)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterator, Sequence
 
-from .events import _fmt
+from .events import _fmt, _user
 from .paths import _LAZY_TABLES
 from .world import History
 
@@ -35,6 +36,11 @@ class _Ctx:
 
     def dup(self, table: str, n: int = 1) -> None:
         self.duplicate_rows[table] = self.duplicate_rows.get(table, 0) + n
+
+
+_VIDEO_IN_LINK = re.compile(r"/video/(\d+)")
+# (every, at): the lazy rows written once more in the other link form (positions in the export)
+_FORM_REPEAT = {"watch_history": (80, 5), "likes": (16, 5), "favorite_videos": (16, 1)}
 
 
 class ExportRows(History):
@@ -75,22 +81,44 @@ class ExportRows(History):
         return rows
 
     def _video_rows(self, ctx: _Ctx, table: str) -> Iterator[tuple[str, str]]:
-        """(date, link) of the lazy video tables, newest first, duplicates interleaved."""
+        """(date, link) of the lazy video tables, newest first, repeats interleaved: in watch
+        history exact repeats (positions 1 and 3 mod 80), and in every lazy table the row at
+        position 5 mod 80 (watch), 5 mod 16 (likes), 1 mod 16 (favourite videos) once more with its link in
+        the other form (``_other_link_form``): the same second and the same video, so the same row."""
         lo, hi = self._video_window(table, ctx.at_s)
         rows = self.videos[table].rows(lo, hi)
-        if not (ctx.duplicates and table == "watch_history"):
+        if not ctx.duplicates:
             yield from rows
             return
+        exact, (every, at) = table == "watch_history", _FORM_REPEAT[table]
         for p, row in enumerate(rows):
             yield row
-            if p % 80 in (1, 3):
+            if exact and p % 80 in (1, 3):
                 yield row
+            elif p % every == at:
+                yield row[0], self._other_link_form(row[1], p)
 
     def _count_video_dups(self, ctx: _Ctx, table: str) -> None:
-        if ctx.duplicates and table == "watch_history":
+        if ctx.duplicates:
             lo, hi = self._video_window(table, ctx.at_s)
             n = hi - lo
-            ctx.dup(table, len(range(1, n, 80)) + len(range(3, n, 80)))
+            every, at = _FORM_REPEAT[table]
+            repeats = len(range(at, n, every))
+            if table == "watch_history":
+                repeats += len(range(1, n, 80)) + len(range(3, n, 80))
+            if repeats:
+                ctx.dup(table, repeats)
+
+    def _other_link_form(self, link: str, p: int) -> str:
+        """The same video's link in the other form: share form <-> ``@creator`` form."""
+        found = _VIDEO_IN_LINK.search(link)
+        assert found is not None, link
+        vid = found.group(1)
+        if "/@" in link:
+            return f"https://www.tiktokv.com/share/video/{vid}/"
+        creators = self.videos["watch_history"].creators
+        creator = creators[p % len(creators)] if creators else _user(p % 10000)
+        return f"https://www.tiktok.com/@{creator}/video/{vid}"
 
     def _profile(self, ctx: _Ctx) -> dict[str, Any]:
         """ProfileMap as of the export time (docs/export-formats.md)."""

@@ -48,9 +48,19 @@ default exports wherever the format has the section:
 
 Choices where the reference is silent or ambiguous:
 
-- Every table's events have distinct timestamps, so natural keys never collide; watch history
-  re-watches a video at another time (a distinct row). Duplicates are exact repeats of rows in
-  watch history, shares and searches (``GeneratedArchive.duplicate_rows``).
+- **Same-second events.** Every table whose natural key holds more than a time has events in the
+  same second as the one before them that differ in one key field only (``History._build_twins``
+  lists them: two likes of different videos, two DMs of one thread from different senders, two
+  logins from different IPs, …; watch rows, likes and favourite videos in ``events``), so a loader
+  that keys on the time alone, or leaves a key field out, loses rows. TXT times have second
+  resolution too: both formats carry them. ``expected_counts`` counts distinct natural keys (the
+  generator's own notion of them, ``History._key``), never distinct times. Watch history
+  re-watches a video at another time (a distinct row).
+- **Repeats** (``GeneratedArchive.duplicate_rows``, with ``duplicates=True``): exact repeats of rows
+  in watch history, shares and searches, and a row of watch history, likes and favourite videos
+  written once more with its link in the other form (share form ``…/share/video/<id>/`` <->
+  ``…/@name/video/<id>``): the same second and the same video, so the same row (keyed by the
+  video, never by the link's text).
 - Watch window: ``at - 180 days < timestamp <= at``. Other events: ``timestamp <= at``.
   Followers/following: ``follow <= at < unfollow``.
 - ``expected["profile"]`` counts distinct ``exported_at`` among exports carrying a profile.
@@ -87,7 +97,7 @@ import re
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from .events import (
     _FOLLOW_GROWTH,
@@ -421,6 +431,145 @@ class History:
         self._bio = rng.choice(("", "baking bread and running 🍞🏃", "just here for the cats 🐱"))
         self._photo_token = f"{rng.getrandbits(128):032x}"
         self._build_sections()
+        # the watch rows that are twins show videos of accounts the user follows (and keeps following)
+        watch.creators = tuple(f.username for f in self.following if f.until is None and f.username != "N/A")
+        self._build_twins()
+
+    def _build_twins(self) -> None:
+        """Same-second events: in every table whose natural key holds more than a time, some events
+        happen in the same second as the event before them and differ from it in exactly one key
+        field (or two, where said), so that every such field is needed to tell rows apart. Event i
+        (at the positions below, from 1 on so that an export showing event 0 shows a twin; where two
+        positions follow each other, three events share a second) becomes that twin: the counts of ``Sizes`` stay the events' counts, and lists stay in
+        time order (equal times keep their order).
+
+        ==========================  =================  ============================================
+        table                       positions          differs from the event before in
+        ==========================  =================  ============================================
+        favorite_sounds / effects   1 mod 6            link
+        favorite_hashtags           1 mod 6            link (its own: none, ``""``)
+        favorite_collections        1 mod 6            collection (its own)
+        searches                    1 mod 6            search term
+        comments                    1 mod 6            text (its own)
+        shares                      1 mod 3            link (the same video in the other form),
+                                                       method, content, in turn
+        logins                      1 mod 3            IP, device model, in turn
+        direct_messages             1 mod 5            (a) sender (same text), (b) text (same
+                                                       sender), (c) conversation (same sender, the
+                                                       owner, and text: one link sent to two chats),
+                                                       (d) sender and text, in turn
+        off_tiktok_activity         1 mod 4, 2 mod 4   source; event
+        purchases                   1 mod 4, 2 mod 4   kind (coins bought, gift sent); price
+        live_history                comments of rooms 0 mod 4: both in the same second, other texts
+        shop_product_browsing       1 mod 4, 2 mod 4   product (same shop); shop (same product)
+        shop_orders                 1 mod 4            order id (its own)
+        shop_vouchers               1 mod 4            voucher id (same name)
+        ==========================  =================  ============================================
+
+        Watch history, likes and favourite videos have theirs in ``events`` (``_TWIN_WATCH``,
+        ``_TWIN_ATTACHED``). Followers, following and blocked accounts are keyed by name, posts
+        and the one-per-export maps by time alone: no twins."""
+        def other(values: Sequence[Any], current: Any, rng: random.Random) -> Any:
+            return rng.choice([v for v in values if v != current])
+
+        def twin(events: list[Any], positions: Iterable[int], make: Any) -> None:
+            for i in positions:
+                if 1 <= i < len(events):
+                    prev = events[i - 1]
+                    new = make(i, prev, events[i])._replace(ts=prev.ts)
+                    assert new != prev
+                    events[i] = new
+
+        rng = self._rng("twins")
+        # a new link of the same kind: the id part replaced
+        def relink(link: str) -> str:
+            return re.sub(r"\d{19}", _vid(rng.getrandbits(64)), link, count=1)
+
+        for table in ("favorite_sounds", "favorite_effects"):
+            twin(getattr(self, table), range(1, len(getattr(self, table)), 6),
+                 lambda i, prev, own: prev._replace(link=relink(prev.link)))
+        # hashtags 1 mod 3 have no link (""): a hashtag saved with and one without a link
+        twin(self.favorite_hashtags, range(1, len(self.favorite_hashtags), 6), lambda i, prev, own: own)
+        twin(self.favorite_collections, range(1, len(self.favorite_collections), 6),
+             lambda i, prev, own: own if own.name != prev.name else
+             prev._replace(name=other(_COLLECTIONS, prev.name, rng)))
+        twin(self.searches, range(1, len(self.searches), 6),
+             lambda i, prev, own: prev._replace(term=other(_SEARCH_TERMS, prev.term, rng)))
+        twin(self.comments, range(1, len(self.comments), 6), lambda i, prev, own: own)
+
+        def share(i: int, prev: _Share, own: _Share) -> _Share:
+            variant = (i // 3) % 3
+            if variant == 0:
+                return prev._replace(link=_other_share_form(prev.link, self._creator(i)))
+            if variant == 1:
+                return prev._replace(method=other(_SHARE_METHODS, prev.method, rng))
+            return prev._replace(content=other(("share_video", "video"), prev.content, rng))
+
+        twin(self.shares, range(1, len(self.shares), 3), share)
+
+        def login(i: int, prev: _Login, own: _Login) -> _Login:
+            if (i // 3) % 2 == 0:  # the same phone, another address (Wi-Fi to mobile data)
+                net, last = prev.ip.rsplit(".", 1)
+                return prev._replace(ip=f"{net}.{(int(last) % 254) + 1}")
+            return prev._replace(model=other([m for m, _ in _DEVICES], prev.model, rng))
+
+        twin(self.logins, range(1, len(self.logins), 3), login)
+
+        owner, threads = self.username, self._threads
+
+        def message(i: int, prev: _Message, own: _Message) -> _Message:
+            people = [owner, *self._group_members] if prev.thread == GROUP_CHAT else [owner, prev.thread]
+            variant = (i // 5) % 4
+            if variant == 0:
+                return prev._replace(sender=other(people, prev.sender, rng))
+            if variant == 1:
+                return prev._replace(content=other(_DM_TEXTS, prev.content, rng))
+            if variant == 2:
+                return prev._replace(sender=owner, thread=other(threads, prev.thread, rng))
+            return prev._replace(sender=other(people, prev.sender, rng), content=other(_DM_TEXTS, prev.content, rng))
+
+        messages = self.direct_messages
+        for i in range(1, len(messages), 5):  # (c): the message before is the owner's, sent to two chats
+            if (i // 5) % 4 == 2 and len(threads) > 1:
+                messages[i - 1] = messages[i - 1]._replace(sender=owner)
+        twin(messages, range(1, len(messages), 5) if len(threads) > 1 else range(0), message)
+
+        def off(i: int, prev: _Off, own: _Off) -> _Off:
+            if i % 4 == 1:
+                return prev._replace(source=other(_OFF_SOURCES, prev.source, rng))
+            return prev._replace(event=other(_OFF_EVENTS, prev.event, rng))
+
+        twin(self.off_tiktok_activity, [i for i in range(len(self.off_tiktok_activity)) if i % 4 in (1, 2)], off)
+
+        def purchase(i: int, prev: _Purchase, own: _Purchase) -> _Purchase:
+            if i % 4 == 1:
+                return prev._replace(kind="buy" if prev.kind == "send" else "send")
+            return prev._replace(price=other(_PRICES, prev.price, rng))
+
+        twin(self.purchases, [i for i in range(len(self.purchases)) if i % 4 in (1, 2)], purchase)
+
+        for k, room in enumerate(self.watch_live):
+            if k % 4 == 0 and len(room.comments) > 1:
+                first, second, *rest = room.comments
+                self.watch_live[k] = room._replace(comments=(first, second._replace(ts=first.ts), *rest))
+
+        def browse(i: int, prev: _Browse, own: _Browse) -> _Browse:
+            if i % 4 == 1:
+                same_shop = [p for s, p, *_ in _SHOP_ITEMS if s == prev.shop and p != prev.product]
+                return prev._replace(product=rng.choice(same_shop or [p for _, p, *_ in _SHOP_ITEMS
+                                                                        if p != prev.product]))
+            return prev._replace(shop=other([s for s, *_ in _SHOP_ITEMS], prev.shop, rng))
+
+        twin(self.shop_product_browsing, [i for i in range(1, len(self.shop_product_browsing)) if i % 4 in (1, 2)],
+             browse)
+        twin(self.shop_orders, range(1, len(self.shop_orders), 4), lambda i, prev, own: own)
+        twin(self.shop_vouchers, range(1, len(self.shop_vouchers), 4),
+             lambda i, prev, own: own._replace(name=prev.name, text=prev.text))
+
+    def _creator(self, n: int) -> str:
+        """A followed account whose videos the user watches (``n`` picks one), else a stranger."""
+        creators = self.videos["watch_history"].creators
+        return creators[n % len(creators)] if creators else _user(n % 10000)
 
     def _build_sections(self) -> None:
         """Status devices, post hashtags, ad interests, LIVE, locations and TikTok Shop: each an
@@ -738,6 +887,8 @@ class History:
 
     @staticmethod
     def _key(table: str, e: Any) -> Any:
+        """An event's natural key: what tells two rows of ``table`` apart (every field of the record
+        types not named here, all of which are key fields: a time and a link / term / text…)."""
         if table in _SNAPSHOT_TABLES:  # a deleted account is a row of its own, told apart by its date
             return ("N/A", e.ts) if e.username == "N/A" else e.username
         if table == "shares":
@@ -967,6 +1118,17 @@ class History:
             details["AlternateText"] = p.alt_text
             details["CoverImage"] = self._post_link(p._replace(images=0), at_s, "\n") + "&cover=1"
         return details
+
+
+def _other_share_form(link: str, creator: str) -> str:
+    """A share's link in its other form: ``…/share/video/<id>/`` <-> ``…/@creator/video/<id>``, and
+    ``https://www.tiktok.com/`` <-> ``…/foryou`` for links without a video."""
+    found = re.search(r"/video/(\d+)", link)
+    if found is None:
+        return "https://www.tiktok.com/foryou" if link == "https://www.tiktok.com/" else "https://www.tiktok.com/"
+    if "/@" in link:
+        return f"https://www.tiktokv.com/share/video/{found.group(1)}/"
+    return f"https://www.tiktok.com/@{creator}/video/{found.group(1)}"
 
 
 def _post_details_carried(a: GeneratedArchive) -> bool:
