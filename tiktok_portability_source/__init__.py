@@ -3,7 +3,7 @@
 Archives are opened once by a hidden ``exports`` resource and fanned out to one transformer per
 table, so each archive is parsed a single time. Every table merges on a deterministic ``row_key``
 (loading an archive twice adds nothing); event tables skip rows already covered for that user
-(see ``history.py``); followers/following keep first-seen / last-seen / disappeared-at history;
+(see ``history.py``, remembered per user in ``_tiktok_user_state``); followers/following keep first-seen / last-seen / disappeared-at history;
 ``profile`` keeps one row per export.
 
 Rows travel as arrow batches, a block of a big list at a time (``records.section_tables``). Event
@@ -30,6 +30,8 @@ from . import settings
 from .archive import OpenedArchive, open_archive
 from .archive.sections import validate_lists
 from .layouts import ENTITIES, EVENT_TABLES, Entity
+from .user_state import COLUMNS as USER_STATE_COLUMNS
+from .user_state import USER_STATE_TABLE
 
 if TYPE_CHECKING:
     from .helpers import LoadState
@@ -171,8 +173,20 @@ def tiktok_portability(
             resources.append(snapshot_resource(entity))
         else:
             resources.append(export_resource(entity))
+    @dlt.transformer(data_from=exports, name=USER_STATE_TABLE, write_disposition=MERGE, primary_key="row_key",
+                     columns=USER_STATE_COLUMNS)
+    def user_state(archive: OpenedArchive) -> Iterator[list[dict[str, Any]]]:
+        """Must see each archive after the table resources: dlt's fork hands an item to the transformers
+        in the reverse of their order in the source, so this one comes first (a resource that changes
+        an archive's state after this ran fails the load: ``UserState.add``)."""
+        from .helpers import user_state_rows
+
+        rows = user_state_rows(load_state(), archive)
+        if rows:
+            yield rows
+
     resources += [unparsed_sections, archives_loaded]
-    return resources
+    return [exports, user_state, *resources[1:]]
 
 
 def _size(path: Path) -> str:
@@ -187,7 +201,8 @@ def _size(path: Path) -> str:
 def _forget_state(user_id: str) -> DltResource:
     @dlt.resource(name="forget_user_state", selected=True)
     def forget_user_state() -> Iterator[Any]:
-        """Drop a user's windows and snapshot times, so a later load of their data starts afresh."""
+        """Drop a user's windows and snapshot times kept in dlt state by older versions (their rows in
+        ``_tiktok_user_state`` go with the user's other rows), so a later load starts afresh."""
         for state in dlt.current.source_state().get("resources", {}).values():
             for section in ("coverage", "snapshots"):
                 state.get(section, {}).pop(user_id, None)

@@ -298,21 +298,32 @@ def previous_snapshots(pipeline: dlt.Pipeline, tables: Iterable[str], user_ids: 
     """Rows of follower/following tables already loaded, per table and user, for several users on one
     connection (a load of many users' archives would otherwise open one per user); a missing table
     gives no rows."""
-    out: dict[str, dict[str, list[tuple[Any, ...]]]] = {}
+    columns = ("username", "followed_at", "first_seen_at", "last_seen_at")
     with pipeline.sql_client() as client:
-        for table in tables:
-            by_user: dict[str, list[tuple[Any, ...]]] = out.setdefault(table, {})
-            for at in range(0, len(user_ids), 500):  # bounded IN lists
-                chunk = list(user_ids[at:at + 500])
-                sql = (f"SELECT user_id, username, followed_at, first_seen_at, last_seen_at "
-                       f"FROM {client.make_qualified_table_name(table)} "
-                       f"WHERE user_id IN ({', '.join(['%s'] * len(chunk))})")
-                try:
-                    with client.execute_query(sql, *chunk) as cursor:
-                        for row in cursor.fetchall():
-                            by_user.setdefault(row[0], []).append(tuple(row[1:]))
-                except Exception as exc:
-                    if not is_missing_relation(exc):
-                        raise
-                    break
-    return out
+        return {table: _rows_of_users(client, table, columns, user_ids) for table in tables}
+
+
+def rows_of_users(pipeline: dlt.Pipeline, table: str, columns: Sequence[str], user_ids: Sequence[str]
+                  ) -> dict[str, list[tuple[Any, ...]]]:
+    """user -> ``columns`` of that user's rows in ``table`` (none when the table does not exist)."""
+    with pipeline.sql_client() as client:
+        return _rows_of_users(client, table, columns, user_ids)
+
+
+def _rows_of_users(client: Any, table: str, columns: Sequence[str], user_ids: Sequence[str]
+                   ) -> dict[str, list[tuple[Any, ...]]]:
+    by_user: dict[str, list[tuple[Any, ...]]] = {}
+    selected = ", ".join(["user_id", *columns])
+    for at in range(0, len(user_ids), 500):  # bounded IN lists
+        chunk = list(user_ids[at:at + 500])
+        sql = (f"SELECT {selected} FROM {client.make_qualified_table_name(table)} "
+               f"WHERE user_id IN ({', '.join(['%s'] * len(chunk))})")
+        try:
+            with client.execute_query(sql, *chunk) as cursor:
+                for row in cursor.fetchall():
+                    by_user.setdefault(row[0], []).append(tuple(row[1:]))
+        except Exception as exc:
+            if not is_missing_relation(exc):
+                raise
+            break
+    return by_user

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import destination, history
+from .user_state import COVERAGE, SNAPSHOTS, UserState
 from .archive import OpenedArchive, Section, UnparsedSection, is_group_name
 from .errors import ArchiveError
 from .layouts import ENTITIES, EVENT_TABLES, SENTINELS, Entity
@@ -60,6 +61,11 @@ class LoadState:
     holding: dict[str, set[str] | None] = field(default_factory=dict)
     # event table -> keys sent in this load, across its archives
     sent_keys: dict[str, KeySet] = field(default_factory=dict)
+    # windows and snapshot times of the load's users (``_tiktok_user_state``)
+    user_state: UserState = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.user_state = UserState(self.user_ids)
 
     def loaded_keys(self, table: str, user: str) -> set[str]:
         """Row keys of ``user`` the table holds already (undated tables: devices, hashtags, interests,
@@ -108,7 +114,8 @@ def event_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iter
 
     Rows inside time windows loaded before are skipped (``history.Coverage``), a key sent earlier in
     this load is not sent again, and each step's drops are counted in the report."""
-    skip = history.Coverage(dlt.current.resource_state(), entity.time_column, archive.user_id) \
+    facts = state.user_state
+    skip = history.Coverage(history.union(facts.get(archive.user_id, COVERAGE, entity.table)), entity.time_column) \
         if state.skip_loaded_windows and entity.time_column else None
     unique = state.sent_keys.setdefault(entity.table, KeySet())
     append = state.append_only(entity.table, archive.user_id)
@@ -144,8 +151,9 @@ def event_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iter
                 else:
                     yield batch
         _count_unreadable(tally, group)  # known once every block was parsed
-    if skip is not None:
-        skip.commit()
+    seen = skip.seen() if skip is not None else None
+    if seen is not None:
+        facts.add(archive.user_id, COVERAGE, entity.table, seen, archive)
     yield from _reported(archive, tallies)
     log.debug("%s: %d rows of %s to %s", archive.name, sent, entity.table, "append" if append else "merge")
 
@@ -161,9 +169,10 @@ def snapshot_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> I
     tally = Tally(entity.table, sections[0].report_path if sections else entity.table)
     current = _snapshot_names(entity, archive, state.privacy, tally)
     _count_unreadable(tally, sections)
-    times_state = dlt.current.resource_state().setdefault("snapshots", {})
-    times = sorted({*times_state.get(archive.user_id, []), archive.exported_at.isoformat()})
-    times_state[archive.user_id] = times
+    exported = archive.exported_at.isoformat()
+    earlier = state.user_state.get(archive.user_id, SNAPSHOTS, entity.table)
+    times = sorted({*(t for fact in earlier for t in fact), exported})
+    state.user_state.add(archive.user_id, SNAPSHOTS, entity.table, [exported], archive)
     cache_key = (entity.table, archive.user_id)
     if cache_key not in state.snapshots:  # every snapshot table of the user, and of every user the
         # load already knows (API mode names them), on one connection
@@ -187,6 +196,12 @@ def export_rows(entity: Entity, archive: OpenedArchive) -> Iterator[Any]:
     if table is not None:
         yield table
     yield from _reported(archive, tallies)
+
+
+def user_state_rows(state: LoadState, archive: OpenedArchive) -> list[dict[str, Any]]:
+    """The ``_tiktok_user_state`` rows of this archive: the time range of each event table's rows and
+    its snapshot times, noted by the table resources (which dlt runs before this one for each archive)."""
+    return state.user_state.rows(archive.user_id, archive)
 
 
 def unparsed_rows(archive: OpenedArchive, opted_in: frozenset[str], privacy: PrivacySettings) -> list[dict[str, Any]]:

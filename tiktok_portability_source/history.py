@@ -6,8 +6,8 @@ sometimes loading an older one after a newer one. A classic ``max(timestamp)`` c
 the older archive's rows. Instead each (table, user) remembers the time intervals already loaded;
 an incoming row is skipped only when it lies strictly inside one of them, where a loaded archive
 already held the same events. Rows on a boundary or outside are sent and the merge on ``row_key``
-makes them idempotent. State is a few intervals per user, kept in dlt's resource state and so in the
-destination.
+makes them idempotent. State is a few intervals per user and table, kept in the destination
+(``user_state.py``).
 
 **Snapshots.** Followers and following lists are snapshots: a name missing from a later export was
 unfollowed. Each account keeps ``first_seen_at`` / ``last_seen_at`` (export times) and
@@ -39,7 +39,7 @@ def _parse(value: str) -> datetime:
 
 def covered_mask(times: pa.Array, intervals: list[Interval]) -> pa.Array:
     """True for rows strictly inside an already-loaded interval (safe to skip)."""
-    inside = pa.array([False] * len(times))
+    inside = pa.array([False] * len(times), pa.bool_())  # typed: an empty block has no values to infer from
     for lo, hi in intervals:
         lo_s = pa.scalar(_parse(lo), times.type)
         hi_s = pa.scalar(_parse(hi), times.type)
@@ -67,13 +67,13 @@ def time_range(times: pa.Array) -> tuple[datetime, datetime] | None:
 
 
 class Coverage:
-    """Drops rows inside windows already loaded for this user; ``commit`` then widens the windows by
-    the time range of every row seen (kept or dropped), once the archive's rows all went through.
-    ``keep`` may be called from the thread that parses blocks, ``filter`` from the consumer."""
+    """Drops rows inside windows already loaded for one user and table; ``seen`` then gives the time
+    range of every row seen (kept or dropped), once the archive's rows all went through. ``keep`` may be called from the thread that parses blocks, ``filter`` from the
+    consumer."""
 
-    def __init__(self, state: dict[str, Any], time_column: str, user_id: str) -> None:
-        self.state, self.time_column, self.user_id = state, time_column, user_id
-        self.intervals = list(state.get("coverage", {}).get(user_id, []))
+    def __init__(self, intervals: list[Interval] | None, time_column: str) -> None:
+        self.time_column = time_column
+        self.intervals = list(intervals or [])
         self.bounds: tuple[datetime, datetime] | None = None
         self._lock = threading.Lock()
 
@@ -90,11 +90,18 @@ class Coverage:
         mask = self.keep(table[self.time_column].combine_chunks())
         return table if mask is None else table.filter(mask)
 
-    def commit(self) -> None:
-        if self.bounds:
-            coverage = self.state.setdefault("coverage", {})
-            # re-read: another archive of this user in the same run may have widened them meanwhile
-            coverage[self.user_id] = add_interval(coverage.get(self.user_id, []), *self.bounds)
+    def seen(self) -> list[Interval] | None:
+        """The time range of every row this archive held, as a window (None if it had no rows)."""
+        return [[_iso(self.bounds[0]), _iso(self.bounds[1])]] if self.bounds else None
+
+
+def union(windows: list[list[Interval]]) -> list[Interval]:
+    """One list of windows from several (each archive's, and an older version's list)."""
+    merged: list[Interval] = []
+    for intervals in windows:
+        for lo, hi in intervals:
+            merged = add_interval(merged, _parse(lo), _parse(hi))
+    return merged
 
 
 @dataclass

@@ -42,6 +42,8 @@ VOLATILE_REQUESTS = VOLATILE | {"row_key", "created_at", "updated_at"}
 # load_report: the latest load's account of each section. A rerun after a crash reads the same records
 # and finds some already loaded, so only how they split may differ, never how many were read
 VOLATILE_REPORT = VOLATILE | {"written", "already_loaded", "repeats", "empty"}
+# _tiktok_user_state: when each entry was written; the windows and snapshot times themselves must match
+VOLATILE_USER_STATE = VOLATILE | {"updated_at"}
 Rows = dict[str, list[tuple[Any, ...]]]
 
 
@@ -53,7 +55,8 @@ def dataset_rows(db: Path) -> Rows:
         tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
                                             "AND table_name NOT LIKE '\\_dlt\\_%' ESCAPE '\\'", [DATASET]).fetchall()]
         for table in tables:
-            skip = {"export_requests": VOLATILE_REQUESTS, "load_report": VOLATILE_REPORT}.get(table, VOLATILE)
+            skip = {"export_requests": VOLATILE_REQUESTS, "load_report": VOLATILE_REPORT,
+                    "_tiktok_user_state": VOLATILE_USER_STATE}.get(table, VOLATILE)
             columns = [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
                                                  "AND table_name = ? ORDER BY column_name", [DATASET, table]).fetchall()
                        if r[0] not in skip]

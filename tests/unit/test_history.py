@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from tiktok_portability_source.history import (
     Coverage,
+    union,
     Observation,
     add_interval,
     covered_mask,
@@ -50,28 +51,36 @@ def test_windows_merge_where_they_overlap_or_touch_and_stay_apart_otherwise():
 
 
 def test_coverage_skips_a_reloaded_archive_and_keeps_an_older_one_loaded_after_a_newer():
-    state: dict = {}
-    newer = Coverage(state, "watched_at", "user_a")
+    newer = Coverage([], "watched_at")
     assert newer.keep(times(100, 150, 200)) is None  # nothing loaded yet: keep all
-    newer.commit()
-    assert state["coverage"]["user_a"] == [window(100, 200)]
+    assert newer.seen() == [window(100, 200)]
 
-    again = Coverage(state, "watched_at", "user_a")
+    again = Coverage(newer.seen(), "watched_at")
     assert again.keep(times(100, 150, 200)).to_pylist() == [True, False, True]  # edges sent, middle skipped
-    older = Coverage(state, "watched_at", "user_a")
+    older = Coverage(newer.seen(), "watched_at")
     assert older.keep(times(10, 50, 99)).to_pylist() == [True, True, True]  # before the window: all new
-    older.commit()
-    assert state["coverage"]["user_a"] == [window(10, 99), window(100, 200)]
-    # another user's windows are their own
-    assert Coverage(state, "watched_at", "user_b").keep(times(150)) is None
+    assert union([newer.seen(), older.seen()]) == [window(10, 99), window(100, 200)]
 
 
 def test_a_window_grows_by_every_row_seen_even_the_skipped_ones():
-    state = {"coverage": {"user_a": [window(0, 10)]}}
-    seen = Coverage(state, "watched_at", "user_a")
+    seen = Coverage([window(0, 10)], "watched_at")
     seen.keep(times(5, 30))
-    seen.commit()
-    assert state["coverage"]["user_a"] == [window(0, 30)]
+    assert seen.seen() == [window(5, 30)]
+    assert union([[window(0, 10)], seen.seen()]) == [window(0, 30)]
+
+
+def test_windows_of_several_archives_add_up_in_any_order():
+    facts = [[window(0, 10)], [window(20, 30)], [window(9, 21)], [window(40, 50), window(60, 70)]]
+    expected = [window(0, 30), window(40, 50), window(60, 70)]
+    assert union(facts) == expected
+    assert union(facts[::-1]) == expected
+    assert union([]) == []
+
+
+def test_an_archive_without_rows_adds_no_window():
+    empty = Coverage([window(0, 10)], "watched_at")
+    empty.keep(pa.array([], TS))
+    assert empty.seen() is None
 
 
 def test_follower_history_across_exports_in_any_order():
