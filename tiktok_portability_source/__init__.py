@@ -30,6 +30,7 @@ from . import settings
 from .archive import OpenedArchive, open_archive
 from .archive.sections import validate_lists
 from .layouts import ENTITIES, EVENT_TABLES, Entity
+from .reconcile import REPORT_COLUMNS, REPORT_TABLE
 from .user_state import COLUMNS as USER_STATE_COLUMNS
 from .user_state import USER_STATE_TABLE
 
@@ -103,7 +104,7 @@ def tiktok_portability(
             from .helpers import LoadState
 
             state = LoadState([i.user_id for i in inputs if i.user_id], len(inputs), privacy, opted_in,
-                              skip_loaded_windows, batch_rows)
+                              skip_loaded_windows, batch_rows, table_names=frozenset(t.name for t in tables))
         return state
 
     @dlt.resource(name="exports", selected=False)
@@ -145,15 +146,26 @@ def tiktok_portability(
         def rows(archive: OpenedArchive) -> Iterator[Any]:
             from .helpers import export_rows
 
-            yield from export_rows(entity, archive)
+            yield from export_rows(load_state(), entity, archive)
 
         return rows
 
     @dlt.transformer(data_from=exports, name="unparsed_sections", write_disposition=MERGE, primary_key="row_key")
     def unparsed_sections(archive: OpenedArchive) -> Iterator[list[dict[str, Any]]]:
-        from .helpers import unparsed_rows
+        from .helpers import unparsed_rows, wait_for_tables
 
-        rows = unparsed_rows(archive, opted_in, privacy)
+        yield from wait_for_tables(load_state(), archive)
+        rows = unparsed_rows(load_state(), archive)
+        if rows:
+            yield rows
+
+    @dlt.transformer(data_from=exports, name=REPORT_TABLE, write_disposition=MERGE, primary_key="row_key",
+                     columns=REPORT_COLUMNS)
+    def load_report(archive: OpenedArchive) -> Iterator[list[dict[str, Any]]]:
+        from .helpers import report_rows_of, wait_for_tables
+
+        yield from wait_for_tables(load_state(), archive)
+        rows = report_rows_of(load_state(), archive)
         if rows:
             yield rows
 
@@ -163,30 +175,31 @@ def tiktok_portability(
 
         yield archive_row(archive)
 
-    resources: list[DltResource] = [exports]
+    tables: list[DltResource] = []
     for entity in ENTITIES:
         if entity.table in privacy.exclude or (entity.opt_in and entity.table not in opted_in):
             continue
         if entity.table in EVENT_TABLES:
-            resources.append(event_resource(entity))
+            tables.append(event_resource(entity))
         elif entity.kind == "snapshot":
-            resources.append(snapshot_resource(entity))
+            tables.append(snapshot_resource(entity))
         else:
-            resources.append(export_resource(entity))
+            tables.append(export_resource(entity))
+
     @dlt.transformer(data_from=exports, name=USER_STATE_TABLE, write_disposition=MERGE, primary_key="row_key",
                      columns=USER_STATE_COLUMNS)
     def user_state(archive: OpenedArchive) -> Iterator[list[dict[str, Any]]]:
-        """Must see each archive after the table resources: dlt's fork hands an item to the transformers
-        in the reverse of their order in the source, so this one comes first (a resource that changes
-        an archive's state after this ran fails the load: ``UserState.add``)."""
-        from .helpers import user_state_rows
+        from .helpers import user_state_rows, wait_for_tables
 
+        yield from wait_for_tables(load_state(), archive)
         rows = user_state_rows(load_state(), archive)
         if rows:
             yield rows
 
-    resources += [unparsed_sections, archives_loaded]
-    return [exports, user_state, *resources[1:]]
+    # the bookkeeping resources sum up what the table resources did with an archive: they wait for
+    # them (``wait_for_tables``). dlt's fork hands an archive to the transformers in the reverse of
+    # their order here, so with fifo extraction they are listed first and need not wait
+    return [exports, user_state, load_report, unparsed_sections, *tables, archives_loaded]
 
 
 def _size(path: Path) -> str:

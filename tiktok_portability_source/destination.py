@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -57,10 +58,43 @@ def kept_open(pipeline: dlt.Pipeline) -> Iterator[None]:
         yield
 
 
+_sessions: dict[tuple[int, int], Any] = {}  # (pipeline, thread) -> the client a ``session`` keeps open
+
+
+@contextlib.contextmanager
+def session(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """One SQL client for every read of the block (``connection``) instead of one per read.
+
+    Opening dlt's client resolves its configuration each time (~30 ms): a load of 50 small archives
+    asks the destination a few hundred questions while it extracts. Not for a block that writes
+    through dlt (normalize, load): on PostgreSQL the open reads could hold locks its DDL waits for."""
+    key = (id(pipeline), threading.get_ident())
+    if key in _sessions:
+        yield
+        return
+    with pipeline.sql_client() as client:
+        _sessions[key] = client
+        try:
+            yield
+        finally:
+            del _sessions[key]
+
+
+@contextlib.contextmanager
+def connection(pipeline: dlt.Pipeline) -> Iterator[Any]:
+    """dlt's SQL client: the one the current ``session`` keeps open, else a new one for the block."""
+    client = _sessions.get((id(pipeline), threading.get_ident()))
+    if client is not None:
+        yield client
+        return
+    with pipeline.sql_client() as client:
+        yield client
+
+
 def query(pipeline: dlt.Pipeline, sql_template: str, table: str, *params: Any) -> list[tuple[Any, ...]]:
     """Run ``sql_template`` with ``{table}`` replaced by the qualified table name; [] if it is missing."""
     try:
-        with pipeline.sql_client() as client:
+        with connection(pipeline) as client:
             qualified = client.make_qualified_table_name(table)
             with client.execute_query(sql_template.format(table=qualified), *params) as cursor:
                 return [tuple(row) for row in cursor.fetchall()]
@@ -130,9 +164,27 @@ def delete_user_rows(pipeline: dlt.Pipeline, user_id: str) -> dict[str, int]:
         return removed
     with pipeline.sql_client() as client:
         _delete_rows(client, tables, user_id, removed, "")
-        with client.with_staging_dataset():
-            _delete_rows(client, tables, user_id, removed, " (staging)")
+        for staging in staging_datasets(client):
+            with client.with_alternative_dataset_name(staging):
+                _delete_rows(client, tables, user_id, removed, " (staging)")
     return removed
+
+
+STAGING_SUFFIX = "_staging"  # dlt's default layout is ``%s_staging``; workers add ``_w<digest>`` (loader)
+
+
+def staging_datasets(client: Any) -> list[str]:
+    """The dataset's staging copies, where merges leave rows: this pipeline's, dlt's default one and
+    every worker's own (``<dataset>_staging_w<digest>``), as far as the destination lists schemas."""
+    names = [client.staging_dataset_name, f"{client.dataset_name}{STAGING_SUFFIX}"]
+    pattern = f"{client.dataset_name}{STAGING_SUFFIX}_w%"
+    try:
+        with client.execute_query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+                                  pattern) as cursor:
+            names += sorted(str(row[0]) for row in cursor.fetchall())
+    except Exception as exc:  # noqa: BLE001 - no such view at this level (BigQuery): the known ones only
+        log.debug("cannot list the staging datasets: %s", exc)
+    return list(dict.fromkeys(names))
 
 
 def _delete_rows(client: Any, tables: Sequence[str], user_id: str, removed: dict[str, int], label: str) -> None:
@@ -147,7 +199,7 @@ def _delete_rows(client: Any, tables: Sequence[str], user_id: str, removed: dict
             raise
         if count:
             client.execute_sql(f"DELETE FROM {qualified} WHERE user_id = %s", user_id)
-        removed[table + label] = count
+        removed[table + label] = removed.get(table + label, 0) + count
 
 
 def rewrite_storage(pipeline: dlt.Pipeline) -> str:
@@ -166,9 +218,8 @@ def rewrite_storage(pipeline: dlt.Pipeline) -> str:
             connection.commit()
             connection.autocommit = True  # VACUUM cannot run inside a transaction
             try:
-                for staging in (False, True):
-                    scope = client.with_staging_dataset() if staging else contextlib.nullcontext()
-                    with scope:
+                for dataset in (client.dataset_name, *staging_datasets(client)):
+                    with client.with_alternative_dataset_name(dataset):
                         for table in tables:
                             try:
                                 client.execute_sql(f"VACUUM FULL {client.make_qualified_table_name(table)}")
@@ -233,7 +284,7 @@ def tables_holding_user(pipeline: dlt.Pipeline, tables: Iterable[str], user_id: 
     """Which of ``tables`` already hold a row of ``user_id`` (one connection for all); None if unknown."""
     holding: set[str] = set()
     try:
-        with pipeline.sql_client() as client:
+        with connection(pipeline) as client:
             for table in tables:
                 sql = f"SELECT 1 FROM {client.make_qualified_table_name(table)} WHERE user_id = %s LIMIT 1"
                 try:
@@ -251,7 +302,7 @@ def tables_holding_user(pipeline: dlt.Pipeline, tables: Iterable[str], user_id: 
 
 def user_row_keys(pipeline: dlt.Pipeline, table: str, user_id: str) -> set[str]:
     """The row keys a (small) table already holds for ``user_id``; empty when the table does not exist."""
-    with pipeline.sql_client() as client:
+    with connection(pipeline) as client:
         sql = f"SELECT row_key FROM {client.make_qualified_table_name(table)} WHERE user_id = %s"
         try:
             with client.execute_query(sql, user_id) as cursor:
@@ -299,14 +350,14 @@ def previous_snapshots(pipeline: dlt.Pipeline, tables: Iterable[str], user_ids: 
     connection (a load of many users' archives would otherwise open one per user); a missing table
     gives no rows."""
     columns = ("username", "followed_at", "first_seen_at", "last_seen_at")
-    with pipeline.sql_client() as client:
+    with connection(pipeline) as client:
         return {table: _rows_of_users(client, table, columns, user_ids) for table in tables}
 
 
 def rows_of_users(pipeline: dlt.Pipeline, table: str, columns: Sequence[str], user_ids: Sequence[str]
                   ) -> dict[str, list[tuple[Any, ...]]]:
     """user -> ``columns`` of that user's rows in ``table`` (none when the table does not exist)."""
-    with pipeline.sql_client() as client:
+    with connection(pipeline) as client:
         return _rows_of_users(client, table, columns, user_ids)
 
 

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import destination, history
-from .user_state import COVERAGE, SNAPSHOTS, UserState
+from .user_state import COVERAGE, SNAPSHOTS, PerArchive, Sealed, UserState
 from .archive import OpenedArchive, Section, UnparsedSection, is_group_name
 from .errors import ArchiveError
 from .layouts import ENTITIES, EVENT_TABLES, SENTINELS, Entity
@@ -63,9 +63,25 @@ class LoadState:
     sent_keys: dict[str, KeySet] = field(default_factory=dict)
     # windows and snapshot times of the load's users (``_tiktok_user_state``)
     user_state: UserState = field(init=False)
+    # archive -> what became of its records, per table and section, until ``load_report`` takes them
+    tallies: PerArchive[list[Tally]] = field(default_factory=PerArchive)
+    reported: Sealed = field(default_factory=lambda: Sealed(REPORT_TABLE))
+    table_names: frozenset[str] = frozenset()  # the source's table resources
+    # archive -> the table resources done with it (the bookkeeping resources wait for all of them)
+    finished: PerArchive[set[str]] = field(default_factory=PerArchive)
 
     def __post_init__(self) -> None:
         self.user_state = UserState(self.user_ids)
+
+    def table_done(self, archive: OpenedArchive, table: str) -> None:
+        self.finished.setdefault(archive, set()).add(table)
+
+    def tables_done(self, archive: OpenedArchive) -> set[str]:
+        return self.finished.get(archive) or set()
+
+    def tally(self, archive: OpenedArchive, tallies: Sequence[Tally]) -> None:
+        self.reported.check(archive, f"{tallies[0].table if tallies else 'a table'} counted")
+        self.tallies.setdefault(archive, []).extend(tallies)
 
     def loaded_keys(self, table: str, user: str) -> set[str]:
         """Row keys of ``user`` the table holds already (undated tables: devices, hashtags, interests,
@@ -92,25 +108,39 @@ class LoadState:
         return found is not None and table not in found
 
 
-def _naming_the_archive(rows: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
-    """An ``ArchiveError`` raised while reading rows (a value too large, say) names the archive too."""
+def wait_for_tables(state: LoadState, archive: OpenedArchive) -> Iterator[None]:
+    """Yields ``None`` (dlt's "nothing yet, come back later") until every selected table resource is
+    done with ``archive``: what the bookkeeping resources sum up is complete only then. With dlt's
+    ``fifo`` extraction, which the loader sets, they are done already; with ``round_robin`` (a
+    pipeline of the user's own) their batches interleave with these resources."""
+    try:
+        selected = set(dlt.current.source().selected_resources) & state.table_names
+    except Exception:  # iterated outside an extraction
+        selected = set(state.table_names)
+    while not selected <= state.tables_done(archive):
+        yield None
+
+
+def _per_archive(rows: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    """A table resource's rows of one archive: an ``ArchiveError`` raised while reading them (a value
+    too large, say) names the archive too, and the end is noted for ``wait_for_tables``."""
 
     @functools.wraps(rows)
-    def named(*args: Any) -> Iterator[Any]:
-        archive: OpenedArchive = args[-1]
+    def named(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iterator[Any]:
         try:
-            yield from rows(*args)
+            yield from rows(state, entity, archive)
         except ArchiveError as exc:
             if str(exc).startswith(archive.name):
                 raise
             raise ArchiveError(f"{archive.name}: {exc}") from exc
+        state.table_done(archive, entity.table)
 
     return named
 
 
-@_naming_the_archive
+@_per_archive
 def event_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iterator[Any]:
-    """An event table's rows of one archive in arrow batches, then its load report.
+    """An event table's rows of one archive in arrow batches; its counts go to the load report.
 
     Rows inside time windows loaded before are skipped (``history.Coverage``), a key sent earlier in
     this load is not sent again, and each step's drops are counted in the report."""
@@ -154,14 +184,14 @@ def event_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iter
     seen = skip.seen() if skip is not None else None
     if seen is not None:
         facts.add(archive.user_id, COVERAGE, entity.table, seen, archive)
-    yield from _reported(archive, tallies)
+    state.tally(archive, tallies)
     log.debug("%s: %d rows of %s to %s", archive.name, sent, entity.table, "append" if append else "merge")
 
 
-@_naming_the_archive
+@_per_archive
 def snapshot_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iterator[Any]:
     """The whole follower (or following) list of the user as of this archive, with its history folded
-    in, then the load report. An export without the list says nothing about (un)follows: no rows."""
+    in. An export without the list says nothing about (un)follows: no rows."""
     if not archive.has_section(entity.table):
         return
     sections = archive.sections_for(entity.table)
@@ -186,16 +216,16 @@ def snapshot_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> I
     state.snapshots[cache_key] = merged
     rows = history.snapshot_rows(merged, [datetime.fromisoformat(t) for t in times])
     yield _snapshot_table(entity, archive, rows)
-    yield from _reported(archive, [tally])
+    state.tally(archive, [tally])
 
 
-@_naming_the_archive
-def export_rows(entity: Entity, archive: OpenedArchive) -> Iterator[Any]:
-    """A per-export table's rows (profile, counters: one; settings: one per key), then the report."""
+@_per_archive
+def export_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iterator[Any]:
+    """A per-export table's rows (profile, counters: one; settings: one per key)."""
     table, tallies = _export_table(entity, archive)
     if table is not None:
         yield table
-    yield from _reported(archive, tallies)
+    state.tally(archive, tallies)
 
 
 def user_state_rows(state: LoadState, archive: OpenedArchive) -> list[dict[str, Any]]:
@@ -204,9 +234,22 @@ def user_state_rows(state: LoadState, archive: OpenedArchive) -> list[dict[str, 
     return state.user_state.rows(archive.user_id, archive)
 
 
-def unparsed_rows(archive: OpenedArchive, opted_in: frozenset[str], privacy: PrivacySettings) -> list[dict[str, Any]]:
-    """The archive's sections no table took, and the sensitive ones held back (counted, never stored)."""
-    return _unparsed_rows(archive, [*archive.unparsed, *_held_back(archive, opted_in)], privacy)
+def unparsed_rows(state: LoadState, archive: OpenedArchive) -> list[dict[str, Any]]:
+    """The archive's sections no table took, the sensitive ones held back (counted, never stored), and
+    those whose records gave no row for a reason no count explains (with a warning)."""
+    lost = []
+    for tally in state.tallies.get(archive) or []:
+        if tally.unexplained:
+            log.warning("%s: %s: %s; recorded in unparsed_sections", archive.name, tally.section, tally.reason())
+            lost.append(UnparsedSection(tally.section, tally.records, 0, tally.reason()))
+    return _unparsed_rows(archive, [*archive.unparsed, *_held_back(archive, state.opted_in), *lost], state.privacy)
+
+
+def report_rows_of(state: LoadState, archive: OpenedArchive) -> list[dict[str, Any]]:
+    """The ``load_report`` rows of the archive: what became of every table's records."""
+    state.reported.seal(archive)
+    return report_rows(archive.user_id, archive.name, archive.sha256, state.tallies.pop(archive) or [],
+                       lambda user, parts: row_key(user, REPORT_TABLE, *parts))
 
 
 def archive_row(archive: OpenedArchive) -> dict[str, Any]:
@@ -322,27 +365,6 @@ def _counting(keep: Any, tally: Tally) -> Any:
         return mask
 
     return counted
-
-
-def _reported(archive: OpenedArchive, tallies: list[Tally]) -> Iterator[Any]:
-    """The ``load_report`` rows of one table and archive, and an ``unparsed_sections`` row (with a
-    warning) for every section whose records gave no row for a known reason."""
-    rows = report_rows(archive.user_id, archive.name, archive.sha256, tallies,
-                       lambda user, parts: row_key(user, REPORT_TABLE, *parts))
-    if rows:
-        yield dlt.mark.with_hints(rows, dlt.mark.make_hints(table_name=REPORT_TABLE, write_disposition=MERGE,
-                                                            primary_key="row_key", columns=REPORT_COLUMNS),
-                                  create_table_variant=True)
-    lost = []
-    for tally in tallies:
-        if tally.unexplained:
-            log.warning("%s: %s: %s; recorded in unparsed_sections", archive.name, tally.section, tally.reason())
-            lost.append(UnparsedSection(tally.section, tally.records, 0, tally.reason()))
-    if lost:
-        yield dlt.mark.with_hints(_unparsed_rows(archive, lost),
-                                  dlt.mark.make_hints(table_name="unparsed_sections", write_disposition=MERGE,
-                                                      primary_key="row_key"),
-                                  create_table_variant=True)
 
 
 def _unparsed_rows(archive: OpenedArchive, sections: Sequence[UnparsedSection],

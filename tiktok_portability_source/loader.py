@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.common.destination import Destination
 from dlt.common.runtime.collector_base import Collector
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.pipeline.exceptions import PipelineStepFailed
@@ -49,8 +50,12 @@ def make_pipeline(
     dataset: str = settings.DEFAULT_DATASET,
     pipelines_dir: str | os.PathLike[str] | None = None,
     pipeline_name: str = settings.PIPELINE_NAME,
+    worker: str | None = None,
 ) -> dlt.Pipeline:
-    """DuckDB file by default (in the working directory); any dlt destination by name otherwise."""
+    """DuckDB file by default (in the working directory); any dlt destination by name otherwise.
+
+    ``worker`` (default ``TIKTOK_PORTABILITY_WORKER``) gives a warehouse load a working folder of its
+    own, so that workers load side by side (``worklock``); DuckDB ignores it."""
     # arrow rows get dlt's load id too, so every row can be traced to the load that wrote it
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
     # one table at a time: an archive's big lists are read block by block, and round-robin between
@@ -67,6 +72,9 @@ def make_pipeline(
         dest: Any = destination_name
         credentials = os.environ.get(f"DESTINATION__{destination_name.upper()}__CREDENTIALS", "")
         identity = f"{destination_name}|{dataset}|{credentials}"  # hashed into a folder name, never stored
+        worker = worker or os.environ.get(worklock.WORKER_ENV) or None
+        if worker:  # merges stage their rows in a dataset of the worker's own
+            dest = Destination.from_reference(destination_name, staging_dataset_name_layout=worker_staging(worker))
     else:
         db_file = Path(duckdb_path or settings.DEFAULT_DUCKDB).absolute()
         if db_file.stem == dataset:
@@ -77,8 +85,9 @@ def make_pipeline(
         # the cache, not the data, would set the peak memory of big loads
         dest = dlt.destinations.duckdb(DuckDbCredentials(str(db_file), global_config=dict(settings.DUCKDB_CONFIG)))
         identity = f"duckdb|{db_file}|{dataset}"
+        worker = None  # one writer: every load of the file shares one folder and waits for its lock
     if pipelines_dir is None:  # not dlt's one shared folder: two databases never share a working folder
-        pipelines_dir = worklock.default_pipelines_dir(identity)
+        pipelines_dir = worklock.default_pipelines_dir(identity, worker)
     pipeline = dlt.pipeline(pipeline_name=pipeline_name, destination=dest, dataset_name=dataset,
                             pipelines_dir=str(pipelines_dir))
     os.chmod(pipeline.working_dir, 0o700)  # its packages hold rows between extract and load: owner only
@@ -128,6 +137,26 @@ def _root_cause(exc: BaseException) -> BaseException:
 def _one_line_cause(exc: BaseException) -> str:
     cause = _root_cause(exc)
     return f"{type(cause).__name__}: {(str(cause).splitlines() or [''])[0]}"
+
+
+def worker_staging(worker: str) -> str:
+    """dlt's ``staging_dataset_name_layout`` of a worker: ``<dataset>_staging_w<digest>``."""
+    return f"%s{destination.STAGING_SUFFIX}_{worklock.worker_tag(worker)}"
+
+
+def _load_step(pipeline: dlt.Pipeline) -> Any:
+    """``pipeline.load()``, again when it lost a race with another worker to create a table or add a
+    column (dlt re-reads the destination and applies only what is still missing)."""
+    from dlt.pipeline.helpers import retry_schema_update
+    from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random
+
+    for attempt in Retrying(retry=retry_if_exception(retry_schema_update()), stop=stop_after_attempt(4),
+                            wait=wait_random(0.2, 1.5), reraise=True,
+                            before_sleep=lambda s: log.warning("another load changed the schema at the same "
+                                                               "time; loading again")):
+        with attempt:
+            return pipeline.load()
+    raise AssertionError("unreachable")  # Retrying either returns or re-raises
 
 
 def finish_pending(pipeline: dlt.Pipeline) -> bool:
@@ -185,14 +214,15 @@ def _load_archives(pipeline: dlt.Pipeline, archives: Sequence[Any], *, user_id: 
             t0 = time.perf_counter()
             log.info("%s…", step)
             if step == "extract":
-                pipeline.extract(source)
+                with destination.session(pipeline):  # the source's reads of earlier rows share one client
+                    pipeline.extract(source)
                 crash_point("after_extract")
                 release_memory(everywhere=True)  # the load step's DuckDB starts from a lower base
             elif step == "normalize":
                 pipeline.normalize()
                 crash_point("after_normalize")
             else:
-                info = pipeline.load()
+                info = _load_step(pipeline)
                 info.raise_on_failed_jobs()
                 load_ids = list(info.loads_ids)
             steps[step] = time.perf_counter() - t0

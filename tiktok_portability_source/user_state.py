@@ -27,7 +27,7 @@ import logging
 import weakref
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import dlt
 
@@ -46,6 +46,49 @@ COLUMNS: dict[str, Any] = {
 }
 
 Entry = tuple[str, str]  # (kind, table)
+T = TypeVar("T")
+
+
+class PerArchive(Generic[T]):
+    """Values kept per archive object while it is being loaded: by identity (the same export twice in
+    one load is two archives), and weakly (archives are big; an id may be reused once one is gone)."""
+
+    def __init__(self) -> None:
+        self._items: dict[int, tuple[weakref.ref[Any], T]] = {}
+
+    def get(self, archive: Any) -> T | None:
+        ref, value = self._items.get(id(archive), (None, None))
+        return value if ref is not None and ref() is archive else None
+
+    def setdefault(self, archive: Any, value: T) -> T:
+        found = self.get(archive)
+        if found is None:
+            self._items[id(archive)] = (weakref.ref(archive), value)
+            return value
+        return found
+
+    def pop(self, archive: Any) -> T | None:
+        found = self.get(archive)
+        self._items.pop(id(archive), None)
+        return found
+
+
+class Sealed:
+    """Archives whose bookkeeping rows went out: adding to one after that would lose it. The source
+    makes those rows in resources that wait for the table resources (``helpers.wait_for_tables``);
+    should one run too early all the same, the load fails instead of losing a window or a count."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self._sealed: PerArchive[bool] = PerArchive()
+
+    def seal(self, archive: Any) -> None:
+        self._sealed.setdefault(archive, True)
+
+    def check(self, archive: Any, change: str) -> None:
+        if self._sealed.get(archive):
+            raise RuntimeError(f"{archive.name}: {change} after the archive's {self.what} rows were made "
+                               "(the bookkeeping resources ran before the table resources were done with it)")
 
 
 class UserState:
@@ -56,8 +99,7 @@ class UserState:
         self.known_users = list(dict.fromkeys(known_users))
         self.facts: dict[str, dict[Entry, list[Any]]] = {}
         self.new: dict[str, list[dict[str, Any]]] = {}  # user -> rows not handed out yet
-        # archives whose rows went out: a fact added after that would be lost (weak: archives are big)
-        self.written: dict[int, weakref.ref[Any]] = {}
+        self.sealed = Sealed(USER_STATE_TABLE)
 
     def get(self, user_id: str, kind: str, table: str) -> list[Any]:
         """The values of every fact of an entry: this load's, the destination's, and the one an older
@@ -71,10 +113,7 @@ class UserState:
         """Record what ``archive`` (an ``OpenedArchive``) adds to an entry."""
         from .records import row_key
 
-        sent = self.written.get(id(archive))
-        if sent is not None and sent() is archive:
-            raise RuntimeError(f"{archive.name}: {kind} of {table} changed after the archive's {USER_STATE_TABLE} rows "
-                               "were made; this version of dlt runs the source's resources in another order")
+        self.sealed.check(archive, f"{kind} of {table} changed")
         self.get(user_id, kind, table)
         self.facts[user_id].setdefault((kind, table), []).append(value)
         rows = self.new.setdefault(user_id, [])
@@ -86,7 +125,7 @@ class UserState:
 
     def rows(self, user_id: str, archive: Any) -> list[dict[str, Any]]:
         """The rows of the facts added for ``user_id`` since the last call (by ``archive``)."""
-        self.written[id(archive)] = weakref.ref(archive)
+        self.sealed.seal(archive)
         return self.new.pop(user_id, [])
 
     def _read(self, user_ids: list[str]) -> None:

@@ -6,6 +6,13 @@ default every load on a machine shares ``<dlt data dir>/pipelines/tiktok_portabi
 
 - by default the folder is derived from the destination's identity (the DuckDB file's absolute path,
   or the destination and dataset), so loads into different databases never meet;
+- on a warehouse (any destination but DuckDB), loads run side by side: a worker named by
+  ``TIKTOK_PORTABILITY_WORKER`` (or by the caller: the Dagster assets name one per user) gets a
+  folder of its own, and a staging dataset of its own (``<dataset>_staging_w<digest>``: a merge
+  stages its rows there, and two workers sharing one would merge, or truncate, each other's), so
+  nothing but the destination's own locks stands between workers. The name
+  should be stable (a user, a worker slot), not per run: the next run in the folder finishes what a
+  killed one left there. DuckDB has one writer, so it keeps one folder and its lock;
 - a run holds an exclusive lock on its folder (``filelock``: the same on Linux, macOS and Windows);
   a second run waits, saying so, up to ``TIKTOK_PORTABILITY_WAIT_TIMEOUT`` seconds (``--wait-timeout``),
   then fails in one line. It never corrupts.
@@ -32,18 +39,31 @@ from .errors import LoadFailed
 log = logging.getLogger(__name__)
 
 WAIT_ENV = "TIKTOK_PORTABILITY_WAIT_TIMEOUT"
+WORKER_ENV = "TIKTOK_PORTABILITY_WORKER"
 DEFAULT_WAIT_SECONDS = 600.0
 
 _held: dict[str, tuple[FileLock, threading.RLock]] = {}
 _registry = threading.Lock()
 
 
-def default_pipelines_dir(identity: str) -> Path:
-    """``<dlt's pipelines dir>/tiktok_portability-<digest of identity>``: one folder per destination."""
+def default_pipelines_dir(identity: str, worker: str | None = None) -> Path:
+    """``<dlt's pipelines dir>/tiktok_portability-<digest of identity>[-w<digest of worker>]``: one
+    folder per destination, and per worker where the destination takes loads side by side."""
     from dlt.common.pipeline import get_dlt_pipelines_dir
 
-    digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:12]
-    return Path(get_dlt_pipelines_dir()) / f"tiktok_portability-{digest}"
+    name = f"tiktok_portability-{_digest(identity)}"
+    if worker:
+        name += f"-{worker_tag(worker)}"
+    return Path(get_dlt_pipelines_dir()) / name
+
+
+def worker_tag(worker: str) -> str:
+    """``w<digest>``: a worker's name as it may appear in folder and schema names."""
+    return f"w{_digest(worker)}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 def wait_seconds() -> float:

@@ -307,7 +307,7 @@ def test_large_watch_history_travels_in_batches(tmp_path, new_pipeline):
 
     # iterated outside a pipeline: no per-user windows (they would come from the last active pipeline)
     source = tiktok_portability(archives=[archive.path], batch_rows=10_000, skip_loaded_windows=False)
-    items = list(source.with_resources("watch_history").watch_history)
+    items = list(source.with_resources("watch_history", "load_report"))
     batches = [b for b in items if not isinstance(b, dict)]
     assert len(batches) >= 3 and all(b.num_rows <= 10_000 for b in batches)
     # the rest is the table's load report: every record read, none lost

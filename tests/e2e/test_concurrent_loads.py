@@ -114,3 +114,40 @@ def test_a_dataset_loaded_with_the_old_shared_folder_keeps_its_windows(tmp_path)
     skipped = sql(db, "SELECT SUM(already_loaded) FROM tiktok.load_report WHERE table_name = 'watch_history' "
                       "AND archive_sha256 = ?", newer_sha)[0][0]
     assert skipped and skipped > 0  # the older export's window was known: its rows were not sent again
+
+
+def test_two_workers_load_side_by_side_into_one_postgres_dataset(tmp_path, exports, postgres_server):
+    """A warehouse takes loads side by side: two workers (``TIKTOK_PORTABILITY_WORKER``) into one new
+    PostgreSQL dataset at once, each with its own working folder and no lock of ours between them.
+    They race to create the tables (dlt applies what is still missing, and the loser loads again);
+    every row arrives exactly once, and each user's windows are their own."""
+    import psycopg2
+
+    dsn = postgres_server.create_database()
+
+    def worker(name: str, export) -> subprocess.Popen[str]:
+        env = {**env_for(tmp_path), "TIKTOK_PORTABILITY_WORKER": name, "DESTINATION__POSTGRES__CREDENTIALS": dsn}
+        return subprocess.Popen([sys.executable, "-m", "tiktok_portability_source.cli", "load", str(export.path),
+                                 "--destination", "postgres"], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    runs = [worker("w1", exports[1]), worker("w2", exports[2])]
+    results = [finish(r) for r in runs]
+    for code, _, err in results:
+        assert code == 0, err[-3000:]
+        assert "waiting up to" not in err  # neither waited for the other
+    with psycopg2.connect(dsn) as con, con.cursor() as cur:
+        for i in (1, 2):
+            for table in DEFAULT_TABLES:
+                cur.execute("SELECT to_regclass(%s)", (f"tiktok.{table}",))
+                if cur.fetchone()[0] is None:
+                    assert exports[i].expected.get(table, 0) == 0, table
+                    continue
+                cur.execute(f"SELECT COUNT(*), COUNT(DISTINCT row_key) FROM tiktok.{table} WHERE user_id = %s",
+                            (f"user_{i}",))
+                total, distinct = cur.fetchone()
+                assert total == distinct == exports[i].expected.get(table, 0), (table, i)
+        cur.execute("SELECT COUNT(DISTINCT user_id) FROM tiktok._tiktok_user_state WHERE kind = 'coverage'")
+        assert cur.fetchone()[0] == 2
+    folders = sorted(p.name for p in (tmp_path / "dlt-home" / "pipelines").iterdir() if p.is_dir())
+    assert len(folders) == 2 and all("-w" in f for f in folders), folders
