@@ -365,7 +365,7 @@ def cmd_auth(args: argparse.Namespace) -> int:
         print(f"error: no authorization redirect reached {service.config.redirect_uri} within {args.timeout:g}s; "
               "run `tiktok-portability auth` again", file=sys.stderr)
         return 1
-    print(f"authorized {open_id}; tokens stored in {service.store.path}")
+    print(f"authorized {open_id}; tokens stored in {service.store.location}")
     return 0
 
 
@@ -375,7 +375,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         _require_credentials(service)
         service.seed_from_config()
     if not service.users() and not service.owed.open_ids():  # owed revocations are retried even then
-        print(f"no users in {service.store.path}: run `tiktok-portability auth` first", file=sys.stderr)
+        print(f"no users in {service.store.location}: run `tiktok-portability auth` first", file=sys.stderr)
         return 2
     _require_credentials(service)
     outcomes = (service.sync_until_done(args.timeout, users=args.users) if args.wait
@@ -394,7 +394,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     service = _service(args)
     now = time.time()
-    print(f"token store: {service.store.path}")
+    print(f"token store: {service.store.location}")
     for open_id in service.users():
         token_set = service.store.get(open_id)
         meta = service.store.metadata(open_id)

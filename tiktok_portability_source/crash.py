@@ -11,8 +11,15 @@ Points (see docs/security.md, "Crash safety"):
     client:    download_bytes:<n>          after at least n bytes of the archive reached the temp file
     auth:      refresh_response            TikTok answered the refresh, the rotated pair is not stored yet
                refresh_persisted           the rotated pair is stored, the new access token not used yet
-    filestore: write_<stem>                a store file (write_tokens, write_transfers) is complete in its
-                                           temp file, not yet renamed into place
+    stores:    write_<what>[:<n>]          a store write (write_tokens, write_transfers, write_meta; the n-th
+                                           of this process) is complete in its transaction, not committed:
+                                           like the old temp file not yet renamed into place, the write is lost
+               wrote_<what>[:<n>]          the same write is committed and durable, the caller not gone on yet
+               migrated_tokens, migrated_transfers
+                                           a JSON store of an earlier version is in the database, the JSON
+                                           file not deleted yet
+    filestore: write_<stem>                a JSON file (write_revocations_owed) is complete in its temp file,
+                                           not yet renamed into place
     loader:    extract_rows:<n>            during extract, after n rows went to dlt's buffers
                after_extract, normalize_rows:<n>, after_normalize
                load_job:<n>                during load, once n of the package's jobs are complete

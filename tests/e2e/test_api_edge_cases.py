@@ -4,7 +4,6 @@ mix single and ongoing scopes (docs/tiktok-api.md §3, §6, §7)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 from support.api_env import ALL_ONGOING, ALL_SINGLE, ApiEnv, start_env, stop_env
 
+from tiktok_portability_source.api.transfers import TransferStore
 from tiktok_portability_source.api.webhooks import WebhookReceiver, serve_webhooks
 from tiktok_portability_source.fake.api import FakeConfig
 from tiktok_portability_source.fake.archives import HistoryArchiveBuilder
@@ -136,10 +136,10 @@ def test_ready_export_near_expiry_is_warned_about(tmp_path: Path, request: pytes
     assert f"user {open_id}: request {transfer['request_id']} expires at TikTok in about 22 h" in caplog.text
 
     # the CLI runs on the wall clock: move ready_at back by the time the fake's clock was advanced
-    data = json.loads(env.transfer_store.read_text())
-    for record in data["transfers"].values():
-        record["ready_at"] = (datetime.now(timezone.utc) - timedelta(days=3, hours=2)).isoformat()
-    env.transfer_store.write_text(json.dumps(data))
+    store = TransferStore(env.transfer_store)
+    for record in store.all():
+        record.ready_at = (datetime.now(timezone.utc) - timedelta(days=3, hours=2)).isoformat()
+        store.save(record)
     assert "WARNING: request" in status_line_block(env) and "expires at TikTok in about 22 h" in status_line_block(env)
 
     [loaded] = service.sync_once()

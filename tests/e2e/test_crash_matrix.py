@@ -11,7 +11,6 @@ same archive.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -214,8 +213,8 @@ def api_expected(tmp_path_factory: pytest.TempPathFactory) -> Rows:
 API_POINTS = [
     "refresh_persisted",  # the rotated pair is on disk, the new access token never used
     "refresh_response",  # TikTok rotated the refresh token, the new pair is not on disk yet
-    "write_tokens",  # the rotated pair is complete in the store's temp file, not renamed into place
-    "write_transfers",  # the first transfer record (the Add intent) is complete in a temp file, not in place
+    "write_tokens",  # the rotated pair is written in the store's transaction, not committed
+    "write_transfers",  # the first transfer record (the Add intent) is written in a transaction, not committed
     "download_bytes:1",  # part of the archive in a temp file
     "after_extract",  # the first load into an empty dataset, killed between extract and normalize
 ]
@@ -224,10 +223,11 @@ API_POINTS = [
 @pytest.mark.parametrize("point", API_POINTS)
 def test_killed_sync_is_finished_by_the_next_run(api_env: ApiEnv, api_expected: Rows, point: str):
     env = api_env
+    stored = env.tokens()[OPEN_ID]["token"]["refresh_token"]
     assert_killed(env.cli("sync", crash_at=point), point)
     assert_store_intact(env)
-    if point == "write_tokens":  # a temp file of the store holding the new pair is left behind
-        assert list(env.token_store.parent.glob(".tokens.json.*.tmp"))
+    if point == "write_tokens":  # the transaction with the new pair never committed: the store has the old one
+        assert env.tokens()[OPEN_ID]["token"]["refresh_token"] == stored
     transfers = env.transfers()
     if point.startswith("refresh_"):
         assert transfers == [] and env.calls("add") == 0  # the refresh ran before the Add intent was saved
@@ -257,7 +257,11 @@ def test_killed_sync_is_finished_by_the_next_run(api_env: ApiEnv, api_expected: 
 
 
 def assert_store_intact(env: ApiEnv) -> None:
-    """A kill never leaves a half-written token store: valid JSON, owner-only, the user's pair present."""
-    assert stat.S_IMODE(env.token_store.stat().st_mode) == 0o600
-    token = json.loads(env.token_store.read_text())["users"][OPEN_ID]["token"]
+    """A kill never leaves a half-written token store: it opens, owner-only, the user's pair present, and
+    no token in plaintext in any file beside it."""
+    assert stat.S_IMODE(env.store_file.stat().st_mode) == 0o600
+    token = env.tokens()[OPEN_ID]["token"]
     assert token["refresh_token"].startswith("rft.") and token["access_token"].startswith("act.")
+    for path in env.store_file.parent.iterdir():
+        if path.is_file():
+            assert token["refresh_token"].encode() not in path.read_bytes(), path

@@ -134,6 +134,7 @@ def test_a_revocation_owed_while_tiktok_is_down_is_retried_by_the_next_sync(env:
     assert {o.state for o in service.sync_once()} == {"pending"}
     [pending] = [r.request_id for r in env.fake.requests_of(gone) if r.status == "pending"]
 
+    token = env.tokens()[gone]["token"]
     port = env.server.port
     env.server.shutdown()  # TikTok is unreachable
     result = env.cli("forget", "--user-id", gone)
@@ -144,6 +145,8 @@ def test_a_revocation_owed_while_tiktok_is_down_is_retried_by_the_next_sync(env:
     assert all(n == 0 for n in env.counts(gone).values()) and gone not in env.tokens()
     assert set(owed(env)) == {gone} and owed(env)[gone]["request_ids"] == [pending]
     assert owed(env)[gone]["attempts"] == 1
+    owed_file = (env.token_store.parent / "revocations_owed.json").read_bytes()  # the token waits there encrypted
+    assert token["refresh_token"].encode() not in owed_file and token["access_token"].encode() not in owed_file
     assert env.fake.calls_to("revoke") == []
 
     env.server = env.fake.serve(port=port)  # TikTok is back

@@ -405,7 +405,7 @@ def test_strict_permissions_refuse_a_token_store_others_can_read(tmp_path):
     env = start_env(tmp_path)
     try:
         env.authorize(env.service(), "perm-user", ALL_ONGOING)
-        os.chmod(env.token_store, 0o644)
+        os.chmod(env.store_file, 0o644)
         with pytest.raises(TokenStoreError, match="chmod 600"):
             TokenStore(env.token_store, strict_permissions=True).open_ids()
         assert TokenStore(env.token_store).open_ids() == ["perm-user"]  # default: warns, works

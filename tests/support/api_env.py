@@ -17,7 +17,7 @@ import sys
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,9 @@ import pyarrow.parquet as pq
 from support.db import sql
 
 from tiktok_portability_source.api import ApiService
+from tiktok_portability_source.api.auth import TokenStore
 from tiktok_portability_source.api.config import ApiConfig
+from tiktok_portability_source.api.transfers import TransferStore
 from tiktok_portability_source.fake.api import FakeConfig, FakeTikTok, RunningServer
 from tiktok_portability_source.fake.archives import HistoryArchiveBuilder
 from tiktok_portability_source.fake.generator import GeneratedArchive, Sizes
@@ -99,6 +101,11 @@ class ApiEnv:
     @property
     def transfer_store(self) -> Path:
         return self.token_store.parent / "transfers.json"
+
+    @property
+    def store_file(self) -> Path:
+        """The SQLite file both stores live in (``token_store`` names the ``tokens.json`` of earlier versions)."""
+        return self.token_store.parent / "store.sqlite3"
 
     @property
     def archive_dir(self) -> Path:
@@ -173,11 +180,25 @@ class ApiEnv:
         return sum(1 for c in self.fake.calls_to(endpoint, status=status) if open_id is None or c.open_id == open_id)
 
     def transfers(self) -> list[dict[str, Any]]:
-        data = json.loads(self.transfer_store.read_text()) if self.transfer_store.exists() else {}
-        return sorted(data.get("transfers", {}).values(), key=lambda t: t["created_at"])
+        """Every stored transfer as a dict, oldest first (read through the store, as another process would)."""
+        store = TransferStore(self.transfer_store)
+        try:
+            return sorted((asdict(t) for t in store.all()), key=lambda t: t["created_at"])
+        finally:
+            store.close()
 
     def tokens(self) -> dict[str, Any]:
-        return json.loads(self.token_store.read_text())["users"]
+        """``{open_id: {"token": {...}, "metadata": {...}}}``, the shape the JSON store had (no "token" when none)."""
+        store = TokenStore(self.token_store)
+        try:
+            out: dict[str, Any] = {}
+            for open_id in store.open_ids():
+                token_set = store.get(open_id)
+                out[open_id] = {"metadata": store.metadata(open_id),
+                                **({"token": token_set.to_json()} if token_set is not None else {})}
+            return out
+        finally:
+            store.close()
 
     # -- the CLI as a real process ------------------------------------------------------------------
     def cli(self, *args: str, crash_at: str | None = None, env: dict[str, str] | None = None,

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
 import stat
 import threading
 import time
@@ -43,6 +44,7 @@ from tiktok_portability_source.errors import (
     OAuthRetryable,
     RedactingFilter,
     ReauthorizationRequired,
+    TokenStoreError,
     TransportError,
     redact,
 )
@@ -381,7 +383,14 @@ def test_store_roundtrip_mode_and_directory(tmp_path):
     assert store.get("open-1") == make_tokens(1)  # metadata does not disturb tokens
     assert store.delete("open-2") is True and store.delete("open-2") is False
     assert store.open_ids() == ["open-1"]
-    assert sorted(p.name for p in store.path.parent.iterdir()) == ["tokens.json", "tokens.json.lock"]
+    # the rows live in a SQLite file beside the configured tokens.json path, with its WAL and its key:
+    # every one of them owner-only, and no token in plaintext in any
+    names = sorted(p.name for p in store.path.parent.iterdir())
+    assert set(names) <= {"store.sqlite3", "store.sqlite3-wal", "store.sqlite3-shm", "store.sqlite3.key"}, names
+    assert "store.sqlite3" in names and "store.sqlite3.key" in names
+    for p in store.path.parent.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+        assert b"act.access-0001" not in p.read_bytes() and b"rft.refresh-0001" not in p.read_bytes()
 
 
 def test_store_mode_ignores_umask(tmp_path):
@@ -396,22 +405,25 @@ def test_store_mode_ignores_umask(tmp_path):
 
 
 def test_store_write_is_atomic(tmp_path, monkeypatch):
+    """A write that fails half-way (here: the commit) leaves the stored pair as it was."""
     store = TokenStore(tmp_path / "tokens.json")
     store.put(make_tokens(1))
-    inode = os.stat(store.path).st_ino
     store.put(make_tokens(2))
-    assert os.stat(store.path).st_ino != inode  # replaced, not rewritten in place
-    before = store.path.read_bytes()
+    backend = store.backend
+    real_run = backend._run
 
-    def broken_replace(src, dst):
-        raise OSError("disk full")
+    def failing_commit(conn, sql, params):
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_run(conn, sql, params)
 
-    monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError):
-        store.put(make_tokens(3))
+    monkeypatch.setattr(backend, "_run", failing_commit)
+    with pytest.raises(TokenStoreError, match="disk I/O error"):
+        store.put(make_tokens(3, open_id="open-1"))
     monkeypatch.undo()
-    assert store.path.read_bytes() == before  # old content intact
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokens.json", "tokens.json.lock"]  # no temp left
+    assert TokenStore(store.path).get("open-1") == make_tokens(2)  # what another process sees
+    assert store.get("open-1") == make_tokens(2)
+    assert not list(tmp_path.glob(".*.tmp"))  # no temp copy of anything
 
 
 def test_world_readable_store_warns(tmp_path, caplog):
@@ -442,9 +454,9 @@ def test_rotation_is_persisted_before_the_new_token_is_used(tmp_path):
     seen: list[tuple[str, str]] = []
 
     def api(request: httpx.Request) -> httpx.Response:
-        on_disk = json.loads(store.path.read_text())["users"]["open-1"]["token"]
-        seen.append((request.headers["authorization"], on_disk["refresh_token"]))
-        assert on_disk["access_token"] == "act.access-0002"
+        on_disk = TokenStore(store.path).get("open-1")  # committed: what another process reads
+        seen.append((request.headers["authorization"], on_disk.refresh_token))
+        assert on_disk.access_token == "act.access-0002"
         return httpx.Response(200, json={"data": {"request_id": 734500000000001},
                                          "error": {"code": "ok", "message": "", "log_id": "L"}})
 

@@ -1,13 +1,15 @@
 """Login Kit v2 OAuth: authorize URL with PKCE, callback parsing, token exchange/refresh/revoke,
-a file token store for many users, and a manager that honours refresh-token rotation.
+a token store for many users (SQLite or PostgreSQL, tokens encrypted), and a manager that honours
+refresh-token rotation.
 
 TikTok rotates the refresh token on every refresh and kills the old one at once
-(docs/tiktok-api.md §2.4), so the new pair is written to disk *before* the new access token is used,
-and refreshes are serialised across processes with a lock file.
+(docs/tiktok-api.md §2.4), so the new pair is committed to the store *before* the new access token is
+used, and a user's refreshes are serialised across threads and processes (``TokenStore.locked``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import json
@@ -18,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import quote, unquote, unquote_plus, urlencode, urlsplit
 
 import httpx
@@ -26,7 +28,9 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from .. import settings
 from ..crash import crash_point
-from .filestore import JsonFile
+from .filestore import JsonFile, shred_store_file
+from .stores import (KEY_CHECK, META, TOKENS, Backend, TokenCipher, configured_key, legacy_json_for, open_backend,
+                     resolve_cipher, wrong_key)
 from ..errors import (
     AccessDenied,
     InvalidGrant,
@@ -433,82 +437,229 @@ class OAuthClient:
 
 
 class TokenStore:
-    """Many users' token sets in one JSON file, keyed by ``open_id``, with per-user metadata.
+    """Many users' token sets, one row per ``open_id``, with per-user metadata (``api/stores.py``).
 
-    Writes are atomic (temp file + fsync + ``os.replace``), the file is created 0600 and its
-    directory 0700, and writers serialise on ``<path>.lock`` (``filelock``, any OS) re-reading the file
-    under the lock so a rotated refresh token written by another process is never lost.
+    By default a SQLite file, ``store.sqlite3``, beside the configured ``token_store`` path (which
+    still names ``…/tokens.json``, the file of earlier versions: found there, it is moved in on first
+    use and deleted); a path not ending in ``.json`` is the SQLite file itself. With ``store_url`` the
+    rows live in PostgreSQL instead. The token pair of each row is encrypted (``store_key``, or a key
+    file generated beside a local store); metadata (scopes granted, times, ``revoked``…) is not.
+
+    A write touches one row in one transaction, so its cost does not grow with the number of users.
+    ``locked(open_id)`` serialises a user's token refresh across threads and processes (a file lock
+    beside a SQLite store, an advisory lock in PostgreSQL); the rotated pair is committed by ``put``
+    before the lock is let go.
     """
 
     VERSION = 1
+    REAUTH_MARKS = ("revoked", "needs_reauth", "reauth_reason")  # a fresh grant clears them
 
-    def __init__(self, path: str | os.PathLike[str], *, strict_permissions: bool = False) -> None:
-        self._file = JsonFile(path, "token store", strict=strict_permissions)
-        self.path = self._file.path
-        self.locked = self._file.locked
+    def __init__(self, path: str | os.PathLike[str], *, strict_permissions: bool = False, url: str | None = None,
+                 key: str | None = None, backend: Backend | None = None) -> None:
+        """``url=None`` / ``key=None``: ``store_url`` / ``store_key`` from config (``url=""``: the local file)."""
+        self.legacy_path = legacy_json_for(path, "tokens")
+        self.strict_permissions = strict_permissions
+        self._backend = backend or open_backend(path, url=url, strict=strict_permissions)
+        self.path = self._backend.path  # the SQLite file; None for a PostgreSQL store
+        self.location = self._backend.location  # the file, or the URL with its password masked
+        self._key = key
+        self._cipher: TokenCipher | None = None
+        self._setup = threading.RLock()
+        self._migrated = False
+        if key:
+            register_secret(key)
 
     def __repr__(self) -> str:
-        return f"TokenStore({str(self.path)!r})"
+        return f"TokenStore({self.location!r})"
 
-    def _read(self) -> dict[str, Any]:
-        data = self._file.read() or {}
-        data.setdefault("version", self.VERSION)
-        if not isinstance(data.setdefault("users", {}), dict):
-            raise TokenStoreError(f"token store {self.path} has an unexpected shape")
-        return data
+    @property
+    def backend(self) -> Backend:
+        return self._backend
 
-    def _write(self, data: dict[str, Any]) -> None:
-        self._file.write(data)
+    # -- plumbing ----------------------------------------------------------------------------
+    def _ready(self) -> bool:
+        """Move a JSON store of an earlier version in (once); False while no store exists at all."""
+        if not self._migrated:
+            with self._setup:
+                if not self._migrated:
+                    if self.legacy_path.exists():
+                        self._migrate()
+                    self._migrated = True
+        return self._backend.exists()
+
+    def cipher(self) -> TokenCipher:
+        """The store's token encryption, for another file that must hold a token (owed revocations)."""
+        return self._encryption()
+
+    def _encryption(self) -> TokenCipher:
+        if self._cipher is None:
+            with self._setup:
+                if self._cipher is None:
+                    self._cipher = resolve_cipher(self._backend, self._key or configured_key())
+        return self._cipher
+
+    def _encode(self, token_set: TokenSet) -> str:
+        return self._encryption().encrypt(json.dumps(token_set.to_json(), sort_keys=True))
+
+    def _decode(self, open_id: str, stored: str) -> TokenSet:
+        from cryptography.fernet import InvalidToken
+
+        cipher = self._encryption()
+        try:
+            token_set = TokenSet.from_json(cipher.decrypt(stored))
+        except InvalidToken:
+            raise wrong_key(self.location, cipher.source) from None
+        except (KeyError, TypeError, ValueError):
+            raise TokenStoreError(f"token store {self.location}: the stored tokens of {open_id} have an unexpected "
+                                  "shape") from None
+        if token_set.open_id != open_id:  # rows swapped by hand: never hand out another user's token
+            raise TokenStoreError(f"token store {self.location}: the row of {open_id} holds another user's tokens")
+        return token_set
+
+    def _row(self, open_id: str) -> tuple[str | None, dict[str, Any]] | None:
+        if not self._ready():
+            return None
+        rows = self._backend.query(f"SELECT token, metadata FROM {TOKENS} WHERE open_id = ?", (open_id,))
+        return (rows[0][0], _meta(rows[0][1])) if rows else None
+
+    def _update(self, open_id: str, change: Callable[[str | None, dict[str, Any]], tuple[str | None, dict[str, Any]]]
+                ) -> None:
+        """Read-modify-write of one user's row in one transaction (row locked until it commits)."""
+        self._ready()
+        backend = self._backend
+        now = datetime.now(timezone.utc).isoformat()
+        with backend.transaction("tokens") as tx:
+            if backend.for_update:  # PostgreSQL: a row to lock, even for a user not stored yet
+                tx.execute(f"INSERT INTO {TOKENS} (open_id, token, metadata, updated_at) VALUES (?, NULL, '{{}}', ?) "
+                           "ON CONFLICT (open_id) DO NOTHING", (open_id, now))
+            rows = tx.execute(f"SELECT token, metadata FROM {TOKENS} WHERE open_id = ?{backend.for_update}", (open_id,))
+            token, meta = change(rows[0][0] if rows else None, _meta(rows[0][1]) if rows else {})
+            tx.execute(f"INSERT INTO {TOKENS} (open_id, token, metadata, updated_at) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (open_id) DO UPDATE SET token = excluded.token, metadata = excluded.metadata, "
+                       "updated_at = excluded.updated_at",
+                       (open_id, token, json.dumps(meta, sort_keys=True, default=str), now))
+
+    def _migrate(self) -> None:
+        """``tokens.json`` of an earlier version: every user in one transaction, then the file is
+        overwritten and deleted. A row already in the store wins (a run killed after the commit and
+        before the delete leaves the file behind; the store is newer then)."""
+        legacy = JsonFile(self.legacy_path, "token store", strict=self.strict_permissions)
+        with legacy.locked():  # an older version still writing it waits, and so does a racing migration
+            data = legacy.read()
+            if data is not None:
+                users = data.get("users", {})
+                if not isinstance(users, dict):
+                    raise TokenStoreError(f"token store {self.legacy_path} has an unexpected shape")
+                now = datetime.now(timezone.utc).isoformat()
+                rows = []
+                for open_id, entry in users.items():
+                    entry = entry if isinstance(entry, dict) else {}
+                    try:
+                        token = TokenSet.from_json(entry["token"]) if entry.get("token") else None
+                    except (KeyError, TypeError, ValueError):
+                        raise TokenStoreError(f"token store {self.legacy_path}: the tokens of {open_id} have an "
+                                              "unexpected shape") from None
+                    meta = entry.get("metadata") if isinstance(entry.get("metadata"), dict) else {}
+                    rows.append((str(open_id), self._encode(token) if token else None,
+                                 json.dumps(meta, sort_keys=True, default=str), now))
+                with self._backend.transaction("tokens") as tx:
+                    for row in rows:
+                        tx.execute(f"INSERT INTO {TOKENS} (open_id, token, metadata, updated_at) VALUES (?, ?, ?, ?) "
+                                   "ON CONFLICT (open_id) DO NOTHING", row)
+                crash_point("migrated_tokens")  # in the store, the JSON file not deleted yet
+                log.info("moved %d user(s) from %s into the token store %s", len(rows), self.legacy_path, self.location)
+            shred_store_file(self.legacy_path)
+        with contextlib.suppress(OSError):
+            legacy.lock_path.unlink()
 
     # public API ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self, open_id: str | None = None) -> Iterator[None]:
+        """Hold the refresh lock of ``open_id`` (of the whole store without one); re-entrant."""
+        self._ready()
+        with self._backend.locked("tokens" if open_id is None else f"tokens:{open_id}"):
+            yield
+
     def get(self, open_id: str) -> TokenSet | None:
         """The stored token set of ``open_id``, or None."""
-        entry = self._read()["users"].get(open_id) or {}
-        token = entry.get("token")
-        return TokenSet.from_json(token) if token else None
+        row = self._row(open_id)
+        return self._decode(open_id, row[0]) if row and row[0] else None
 
     def put(self, token_set: TokenSet, **metadata: Any) -> None:
-        """Store (replace) a user's tokens; a fresh grant clears ``revoked``/``needs_reauth``."""
-        with self.locked():
-            data = self._read()
-            entry = data["users"].setdefault(token_set.open_id, {})
-            entry["token"] = token_set.to_json()
-            meta = entry.setdefault("metadata", {})
-            meta.pop("revoked", None)
-            meta.pop("needs_reauth", None)
-            meta.pop("reauth_reason", None)
+        """Store (replace) a user's tokens; a fresh grant clears ``revoked``/``needs_reauth``.
+
+        Committed (durably) when this returns."""
+        self._ready()
+        token = self._encode(token_set)
+
+        def change(_: str | None, meta: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+            for mark in self.REAUTH_MARKS:
+                meta.pop(mark, None)
             meta.update(metadata)
-            self._write(data)
+            return token, meta
+
+        self._update(token_set.open_id, change)
 
     def delete(self, open_id: str) -> bool:
-        """Remove the user's tokens and metadata; True if there was anything."""
-        with self.locked():
-            data = self._read()
-            if data["users"].pop(open_id, None) is None:
-                return False
-            self._write(data)
-            return True
+        """Remove the user's tokens and metadata; True if there was anything. Nothing of the row stays
+        in the store's files (see ``Backend.scrub``)."""
+        if not self._ready():
+            return False
+        with self._backend.transaction("tokens") as tx:
+            tx.execute(f"DELETE FROM {TOKENS} WHERE open_id = ?", (open_id,))
+            deleted = tx.rowcount > 0
+        if deleted:
+            self._backend.scrub()
+        return deleted
 
     def open_ids(self) -> list[str]:
         """Every user in the store (including ones marked revoked), sorted."""
-        return sorted(self._read()["users"])
+        if not self._ready():
+            return []
+        return sorted(r[0] for r in self._backend.query(f"SELECT open_id FROM {TOKENS}"))
 
     def metadata(self, open_id: str) -> dict[str, Any]:
         """A copy of the user's metadata (empty when unknown)."""
-        entry = self._read()["users"].get(open_id) or {}
-        return dict(entry.get("metadata") or {})
+        row = self._row(open_id)
+        return row[1] if row else {}
 
     def set_metadata(self, open_id: str, **kv: Any) -> None:
         """Merge JSON-serialisable values into the user's metadata (``None`` deletes a key)."""
-        with self.locked():
-            data = self._read()
-            meta = data["users"].setdefault(open_id, {}).setdefault("metadata", {})
+
+        def change(token: str | None, meta: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
             for key, value in kv.items():
                 if value is None:
                     meta.pop(key, None)
                 else:
                     meta[key] = value
-            self._write(data)
+            return token, meta
+
+        self._update(open_id, change)
+
+    def reencrypt(self) -> int:
+        """Encrypt every stored pair with the first key of ``store_key`` (after putting a new key first:
+        ``store_key = "<new>,<old>"``); then the old key can go. Returns the rows rewritten."""
+        if not self._ready():
+            return 0
+        cipher = self._encryption()
+        with self._backend.transaction("tokens") as tx:
+            rows = tx.execute(f"SELECT open_id, token FROM {TOKENS} WHERE token IS NOT NULL{self._backend.for_update}")
+            for open_id, token in rows:
+                self._decode(open_id, token)  # a row no key opens fails here, before anything changed
+                tx.execute(f"UPDATE {TOKENS} SET token = ? WHERE open_id = ?", (cipher.rotate(token), open_id))
+            tx.execute(f"UPDATE {META} SET value = ? WHERE name = 'key_check'", (cipher.encrypt(KEY_CHECK.decode()),))
+        return len(rows)
+
+    def close(self) -> None:
+        self._backend.close()
+
+
+def _meta(raw: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        raise TokenStoreError("a token store row has metadata that is not JSON") from None
+    return value if isinstance(value, dict) else {}
 
 
 # --- token manager and providers -------------------------------------------------------------
@@ -555,7 +706,7 @@ class TokenManager:
         return self._refresh(open_id, started, force=True)
 
     def _refresh(self, open_id: str, started: TokenSet, *, force: bool) -> str:
-        with self.store.locked():
+        with self.store.locked(open_id):
             current = self._load(open_id)  # re-read under the lock
             now = self._clock()
             rotated_elsewhere = current.refresh_token != started.refresh_token
@@ -576,7 +727,7 @@ class TokenManager:
             if new.open_id != open_id:  # should not happen; never file tokens under another user
                 log.warning("refresh for %s returned open_id %s; keeping the stored key", open_id, new.open_id)
                 new = replace(new, open_id=open_id)
-            self.store.put(new)  # persisted (atomically, fsynced) BEFORE the new access token is handed out
+            self.store.put(new)  # committed (durably) BEFORE the new access token is handed out
             crash_point("refresh_persisted")
             self._seen[open_id] = new
             log.info("refreshed tokens for %s (access token valid until %s)", open_id,

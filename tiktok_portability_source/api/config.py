@@ -1,7 +1,9 @@
 """API-mode configuration, resolved the dlt way: arguments, env vars, then ``.dlt/*.toml``.
 
 Keys live in ``[sources.tiktok_portability]`` (env ``SOURCES__TIKTOK_PORTABILITY__<KEY>``); secrets
-(`client_secret`, single-user tokens) come from ``secrets.toml`` or the environment, never the CLI.
+(`client_secret`, single-user tokens, `store_key`) come from ``secrets.toml`` or the environment,
+never the CLI. ``store_url`` may carry a password: put it in ``secrets.toml`` or the environment too
+(it is read as a config value, so a URL without one may also sit in ``config.toml``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ class ApiConfig:
     rate_limit_window_seconds: float = 60.0
     max_load_attempts: int = 3  # a downloaded export that fails to load this often is given up (failed)
     forget_on_removal: bool = False  # authorization.removed erases the user's data too (opt-in)
+    # token and transfer stores (docs/operations.md, "Token and transfer stores"): unset, a SQLite file
+    # beside token_store; a postgresql:// URL to share them between machines. Tokens are encrypted with
+    # store_key (unset and local: a key file generated beside the SQLite file)
+    store_url: str | None = field(repr=False, default=None)
+    store_key: str | None = field(repr=False, default=None)
 
     def __post_init__(self) -> None:
         """Config values arrive as strings, lists or numbers from toml and env vars: coerce and bound them."""
@@ -57,6 +64,8 @@ class ApiConfig:
             "rate_limit_window_seconds": float(self.rate_limit_window_seconds) or 60.0,
             "max_load_attempts": max(1, int(self.max_load_attempts)),
             "forget_on_removal": bool(self.forget_on_removal),
+            "store_url": str(self.store_url).strip() or None if self.store_url else None,
+            "store_key": str(self.store_key).strip() or None if self.store_key else None,
         }
         for name, value in fixes.items():
             object.__setattr__(self, name, value)  # frozen: set once, here
@@ -67,7 +76,16 @@ class ApiConfig:
 
     @property
     def transfer_store(self) -> Path:
-        return self.state_dir / "transfers.json"
+        """``transfers.json`` beside a ``….json`` token store (its rows go to the same SQLite file, and the
+        JSON file of earlier versions is moved in); a ``token_store`` naming the SQLite file holds both."""
+        return self.state_dir / "transfers.json" if self.token_store.suffix == ".json" else self.token_store
+
+    @property
+    def store_location(self) -> str:
+        """Where tokens and transfers are kept, for messages: the SQLite file or the masked URL."""
+        from .stores import mask_url, sqlite_file_for
+
+        return mask_url(self.store_url) if self.store_url else str(sqlite_file_for(self.token_store))
 
     @property
     def archive_dir(self) -> Path:
@@ -94,12 +112,18 @@ def load_api_config(
     rate_limit_window_seconds: float | None = dlt.config.value,
     max_load_attempts: int | None = dlt.config.value,
     forget_on_removal: bool | None = dlt.config.value,
+    store_url: str | None = dlt.config.value,
+    store_key: str | None = dlt.secrets.value,
 ) -> ApiConfig:
     """Every value is optional here; the command that needs one says which key is missing. A key left
     unset keeps ``ApiConfig``'s default; ``ApiConfig.__post_init__`` normalises what config gave."""
     given = {key: value for key, value in locals().items() if value is not None and value != ""}
-    for secret in (client_secret, access_token, refresh_token):
-        register_secret(secret)
+    for secret in (client_secret, access_token, refresh_token, *(store_key or "").split(",")):
+        register_secret(secret.strip() if secret else secret)
+    if store_url:
+        from .stores import register_url_secrets
+
+        register_url_secrets(store_url)
     return ApiConfig(**{"client_key": None, **given})
 
 

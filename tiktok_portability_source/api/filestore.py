@@ -1,8 +1,10 @@
 """A small JSON document on disk, written atomically, owner-only, serialised across processes.
 
-The token store and the transfer store both need exactly this: a crash mid-write must leave the
-old or the new file (never half of one), two processes must not lose each other's updates, and
-the file must not be readable by anyone else.
+The owed-revocations file needs exactly this: a crash mid-write must leave the old or the new file
+(never half of one), two processes must not lose each other's updates, and the file must not be
+readable by anyone else. The token and transfer stores were such files before they moved into a
+database (``api/stores.py``); ``JsonFile`` still reads them once to move them in, and
+``shred_store_file`` removes them afterwards.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class JsonFile:
         self.path = Path(path).expanduser()
         self.what = what
         self.strict = strict  # refuse (not just warn about) a file others can read
-        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._lock_path = self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._rlock = threading.RLock()
         self._depth = 0
         self._file_lock = FileLock(str(self._lock_path), mode=0o600, thread_local=False)
@@ -130,3 +132,39 @@ class JsonFile:
                 os.fsync(dfd)
             finally:
                 os.close(dfd)
+
+
+def shred_store_file(path: str | os.PathLike[str]) -> int:
+    """Overwrite with zeros, fsync and delete a JSON store file and the temp files an interrupted
+    write left beside it (``.<name>.*.tmp``): they hold tokens in plaintext. Returns the files removed.
+
+    Zeros replace the bytes in place on ordinary file systems; a copy-on-write file system (btrfs, ZFS),
+    a snapshot or an SSD's remapping may keep the old blocks, which no program can reach from here."""
+    path = Path(path)
+    removed = 0
+    for victim in [path, *path.parent.glob(f".{path.name}.*.tmp")]:
+        try:
+            fd = os.open(victim, os.O_WRONLY)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise TokenStoreError(f"cannot remove {victim}: {exc.strerror}") from None
+        try:
+            size = os.fstat(fd).st_size
+            chunk = b"\0" * 65536
+            written = 0
+            while written < size:
+                written += os.write(fd, chunk[: min(len(chunk), size - written)])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.unlink(victim)
+        removed += 1
+    if removed:
+        with contextlib.suppress(OSError):
+            dfd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+    return removed

@@ -86,7 +86,7 @@ def scheduled_users(token_store: str | os.PathLike[str] | None = None) -> list[s
 
         token_store = dlt.config.get("sources.tiktok_portability.token_store") or ApiConfig(client_key=None).token_store
     path = Path(token_store).expanduser()
-    return TokenStore(path).open_ids() if path.exists() else []
+    return TokenStore(path).open_ids()  # a read: a store that does not exist yet is not created
 
 
 def advance(service: ApiService, users: Sequence[str] | None = None, *, stop_before: StopBefore = "load",

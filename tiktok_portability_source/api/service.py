@@ -6,6 +6,7 @@ definitions all go through ``ApiService`` so there is one code path from a token
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -26,6 +27,7 @@ from .auth import OAuthClient, StaticTokenProvider, TokenManager, TokenSet, Toke
 from .client import PortabilityClient
 from .config import ApiConfig
 from .filestore import JsonFile
+from .stores import TokenCipher, open_backend
 from ..errors import (AccessTokenInvalid, ConfigMissing, InvalidGrant, InvalidParams, ReauthorizationRequired,
                       ScopeNotAuthorized, TikTokError, one_line)
 from ..layouts import DATA_TABLES
@@ -62,9 +64,12 @@ class ApiService:
         self.transport = transport
         self.clock = clock
         self.sleep = sleep
-        self.store = TokenStore(config.token_store, strict_permissions=config.strict_permissions)
-        self.transfers = TransferStore(config.transfer_store)
-        self.owed = OwedRevocations(config.state_dir / OWED_FILE, strict=config.strict_permissions)
+        # one database for both stores (a SQLite file beside token_store, or store_url), opened on first use
+        backend = open_backend(config.token_store, url=config.store_url, strict=config.strict_permissions)
+        self.store = TokenStore(config.token_store, strict_permissions=config.strict_permissions,
+                                key=config.store_key, backend=backend)
+        self.transfers = TransferStore(config.transfer_store, backend=backend)
+        self.owed = OwedRevocations(config.state_dir / OWED_FILE, self.store.cipher, strict=config.strict_permissions)
         self._disconnect_lock = threading.Lock()  # one disconnect at a time: they share one dlt pipeline
         self._oauth: OAuthClient | None = None
         self._pipeline: dlt.Pipeline | None = None
@@ -129,7 +134,7 @@ class ApiService:
         open_id = provider.open_id or ""
         self.store.set_metadata(open_id, authorized_at=self.clock().isoformat(), source="config tokens")
         log.info("single-user setup: tokens from config for %s moved to the token store %s (the source of "
-                 "truth from now on)", open_id, self.store.path)
+                 "truth from now on)", open_id, self.store.location)
         return open_id
 
     # -- auth ----------------------------------------------------------------------------------
@@ -418,7 +423,7 @@ class ApiService:
         entry = self.owed.get(open_id)
         if entry is None:
             return "gone", [], ""
-        holder = [TokenSet.from_json(entry["token"])]
+        holder = [self.owed.token_set(entry)]
         # short retries: a person may be waiting on a page; a failure is retried by the next sync anyway
         oauth = OAuthClient(self.config.client_key or "", self.config.client_secret or "", self.config.redirect_uri,
                             base_url=self.config.api_base_url, transport=self.transport, clock=self.clock,
@@ -492,13 +497,24 @@ class DisconnectReport:
 class OwedRevocations:
     """Revocations TikTok still has to hear about, in ``revocations_owed.json`` beside the token store.
 
-    Each entry holds the token set (to revoke it, refreshing first when the access token has expired)
-    and the request ids still to cancel: secrets, so the file is written like the token store (0600,
-    atomic, locked). An entry is removed once TikTok confirmed, or said the grant is gone anyway."""
+    Each entry holds the token set (to revoke it, refreshing first when the access token has expired),
+    encrypted with the token store's key, and the request ids still to cancel; the file is written
+    owner-only, atomically and under a lock. An entry is removed once TikTok confirmed, or said the
+    grant is gone anyway."""
 
-    def __init__(self, path: str | Path, *, strict: bool = False) -> None:
+    def __init__(self, path: str | Path, cipher: Callable[[], TokenCipher], *, strict: bool = False) -> None:
         self._file = JsonFile(path, "owed-revocations file", strict=strict)
         self.path = self._file.path
+        self._cipher = cipher
+
+    def token_set(self, entry: dict[str, Any]) -> TokenSet:
+        token = entry["token"]
+        if isinstance(token, dict):  # written by a version that kept it in plaintext
+            return TokenSet.from_json(token)
+        return TokenSet.from_json(self._cipher().decrypt(token))
+
+    def _sealed(self, token_set: TokenSet) -> str:
+        return self._cipher().encrypt(json.dumps(token_set.to_json()))
 
     def _entries(self) -> dict[str, Any]:
         return dict((self._file.read() or {}).get("owed") or {})
@@ -524,12 +540,12 @@ class OwedRevocations:
             data = self._file.read() or {}
             data.setdefault("version", 1)
             data.setdefault("owed", {})[open_id] = {
-                "token": token_set.to_json(), "request_ids": [int(r) for r in request_ids],
+                "token": self._sealed(token_set), "request_ids": [int(r) for r in request_ids],
                 "since": since.isoformat(), "attempts": 0, "last_error": None}
             self._file.write(data)
 
     def update_token(self, open_id: str, token_set: TokenSet) -> None:
-        self._change(open_id, lambda e: e.update(token=token_set.to_json()))
+        self._change(open_id, lambda e: e.update(token=self._sealed(token_set)))
 
     def drop_request(self, open_id: str, request_id: int) -> None:
         self._change(open_id, lambda e: e.update(request_ids=[r for r in e.get("request_ids") or []

@@ -1,6 +1,6 @@
 """The per-user transfer state machine: add → check → download → load, durable at every step.
 
-Each step is written to the transfer store (atomic, locked) before the next one starts, so a run
+Each step is committed to the transfer store (one row per transfer) before the next one starts, so a run
 killed anywhere is finished by the next run:
 
     (none) ──add──► adding ──id saved──► pending ──check: ready──► ready ──download──► downloaded ──load──► loaded
@@ -21,9 +21,12 @@ became ready, so a ``ready``/``downloaded`` transfer close to that is warned abo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -35,8 +38,9 @@ from .. import ArchiveInput, settings
 from ..archive import file_sha256
 from .client import PortabilityClient
 from ..crash import crash_point as _crash_point
-from ..errors import AmbiguousAddError, APIError, DownloadError, ReauthorizationRequired, TikTokError
-from .filestore import JsonFile
+from ..errors import AmbiguousAddError, APIError, DownloadError, ReauthorizationRequired, TikTokError, TokenStoreError
+from .filestore import JsonFile, shred_store_file
+from .stores import TRANSFERS, Backend, legacy_json_for, open_backend
 
 log = logging.getLogger(__name__)
 
@@ -101,43 +105,111 @@ class Transfer:
 
 
 class TransferStore:
-    """All users' transfers in one JSON file (not a secret, but personal metadata: 0600 too)."""
+    """All users' transfers, one row each (``api/stores.py``): not a secret, but personal metadata,
+    so the file is owner-only too, and ``forget_user`` leaves nothing of a user in it.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._file = JsonFile(path, "transfer store")
-        self.path = self._file.path
+    ``path`` is the configured ``transfer_store`` (``…/transfers.json``, the file of earlier versions,
+    moved in on first use and deleted; the rows go to ``store.sqlite3`` beside it) or the SQLite file
+    itself; with ``store_url`` the rows live in PostgreSQL. ``save`` writes one row: its cost does not
+    grow with the number of transfers."""
 
-    def _all(self) -> dict[str, dict[str, Any]]:
-        return (self._file.read() or {}).get("transfers", {})
+    def __init__(self, path: str | os.PathLike[str], *, url: str | None = None, backend: Backend | None = None) -> None:
+        self.legacy_path = legacy_json_for(path, "transfers")
+        self._backend = backend or open_backend(path, url=url)
+        self.path = self._backend.path  # the SQLite file; None for a PostgreSQL store
+        self.location = self._backend.location
+        self._setup = threading.Lock()
+        self._migrated = False
+
+    def __repr__(self) -> str:
+        return f"TransferStore({self.location!r})"
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    def _ready(self) -> bool:
+        if not self._migrated:
+            with self._setup:
+                if not self._migrated:
+                    if self.legacy_path.exists():
+                        self._migrate()
+                    self._migrated = True
+        return self._backend.exists()
+
+    def _migrate(self) -> None:
+        """``transfers.json`` of an earlier version, in one transaction; then the file is deleted."""
+        legacy = JsonFile(self.legacy_path, "transfer store")
+        with legacy.locked():
+            data = legacy.read()
+            if data is not None:
+                records = data.get("transfers", {})
+                if not isinstance(records, dict):
+                    raise TokenStoreError(f"transfer store {self.legacy_path} has an unexpected shape")
+                try:
+                    rows = [_row(Transfer(**record)) for record in records.values()]
+                except TypeError:
+                    raise TokenStoreError(f"transfer store {self.legacy_path} has an unexpected shape") from None
+                with self._backend.transaction("transfers") as tx:
+                    for row in rows:
+                        tx.execute(f"INSERT INTO {TRANSFERS} (local_id, open_id, request_id, created_at, record) "
+                                   "VALUES (?, ?, ?, ?, ?) ON CONFLICT (local_id) DO NOTHING", row)
+                _crash_point("migrated_transfers")
+                log.info("moved %d transfer record(s) from %s into the transfer store %s", len(rows),
+                         self.legacy_path, self.location)
+            shred_store_file(self.legacy_path)
+        with contextlib.suppress(OSError):
+            legacy.lock_path.unlink()
+
+    def _select(self, where: str = "", params: Sequence[Any] = ()) -> list[Transfer]:
+        if not self._ready():
+            return []
+        rows = self._backend.query(f"SELECT record FROM {TRANSFERS}{where}", params)
+        return sorted((Transfer(**json.loads(r[0])) for r in rows), key=lambda t: (t.created_at, t.local_id))
 
     def all(self) -> list[Transfer]:
-        return sorted((Transfer(**t) for t in self._all().values()), key=lambda t: (t.created_at, t.local_id))
+        return self._select()
 
     def for_user(self, open_id: str) -> list[Transfer]:
-        return [t for t in self.all() if t.open_id == open_id]
+        return self._select(" WHERE open_id = ?", (open_id,))
 
     def get(self, local_id: str) -> Transfer | None:
         """The stored version of one transfer (another worker may have moved it on)."""
-        stored = self._all().get(local_id)
-        return Transfer(**stored) if stored else None
+        found = self._select(" WHERE local_id = ?", (local_id,))
+        return found[0] if found else None
 
     def by_request_id(self, request_id: int) -> Transfer | None:
-        return next((t for t in self.all() if t.request_id == request_id), None)
+        found = self._select(" WHERE request_id = ?", (int(request_id),))
+        return found[0] if found else None
 
     def save(self, transfer: Transfer) -> None:
-        with self._file.locked():
-            data = self._file.read() or {"version": 1, "transfers": {}}
-            transfer.updated_at = _iso(utcnow())
-            data.setdefault("transfers", {})[transfer.local_id] = asdict(transfer)
-            self._file.write(data)
+        """Insert or replace this transfer's row; committed (durably) when this returns."""
+        self._ready()
+        transfer.updated_at = _iso(utcnow())
+        with self._backend.transaction("transfers") as tx:
+            tx.execute(f"INSERT INTO {TRANSFERS} (local_id, open_id, request_id, created_at, record) "
+                       "VALUES (?, ?, ?, ?, ?) ON CONFLICT (local_id) DO UPDATE SET open_id = excluded.open_id, "
+                       "request_id = excluded.request_id, created_at = excluded.created_at, record = excluded.record",
+                       _row(transfer))
 
     def forget_user(self, open_id: str) -> int:
-        with self._file.locked():
-            data = self._file.read() or {"version": 1, "transfers": {}}
-            before = len(data.get("transfers", {}))
-            data["transfers"] = {k: v for k, v in data.get("transfers", {}).items() if v["open_id"] != open_id}
-            self._file.write(data)
-            return before - len(data["transfers"])
+        """Delete every transfer of the user; nothing of them stays in the store's files."""
+        if not self._ready():
+            return 0
+        with self._backend.transaction("transfers") as tx:
+            tx.execute(f"DELETE FROM {TRANSFERS} WHERE open_id = ?", (open_id,))
+            deleted = max(tx.rowcount, 0)
+        if deleted:
+            self._backend.scrub()
+        return deleted
+
+    def close(self) -> None:
+        self._backend.close()
+
+
+def _row(transfer: Transfer) -> tuple[Any, ...]:
+    record = json.dumps(asdict(transfer), sort_keys=True, default=str)
+    return (transfer.local_id, transfer.open_id, transfer.request_id, transfer.created_at, record)
 
 
 def plan_request(scopes: Iterable[str], wanted: Sequence[str]) -> tuple[str, list[str]] | None:

@@ -61,7 +61,7 @@ def run_demo(args: argparse.Namespace) -> int:
             ["user.info.basic", "portability.all.ongoing"],
             visit=lambda url: httpx.get(url, follow_redirects=True, timeout=30),  # the user clicks "Authorize"
         )
-        print(f"2. user {open_id} authorized; tokens in {config.token_store} (mode 600)")
+        print(f"2. user {open_id} authorized; tokens in {config.store_location} (encrypted, mode 600)")
         outcomes = service.sync_until_done(timeout=600)
         for outcome in outcomes:
             print(f"3. API transfer: {outcome.message}")
