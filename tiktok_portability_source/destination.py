@@ -354,21 +354,28 @@ def previous_snapshots(pipeline: dlt.Pipeline, tables: Iterable[str], user_ids: 
         return {table: _rows_of_users(client, table, columns, user_ids) for table in tables}
 
 
-def rows_of_users(pipeline: dlt.Pipeline, table: str, columns: Sequence[str], user_ids: Sequence[str]
-                  ) -> dict[str, list[tuple[Any, ...]]]:
-    """user -> ``columns`` of that user's rows in ``table`` (none when the table does not exist)."""
+def rows_of_users(pipeline: dlt.Pipeline, table: str, columns: Sequence[str], user_ids: Sequence[str], *,
+                  completed_loads_only: bool = False) -> dict[str, list[tuple[Any, ...]]]:
+    """user -> ``columns`` of that user's rows in ``table`` (none when the table does not exist).
+
+    ``completed_loads_only``: only rows written by a load dlt recorded as complete in ``_dlt_loads``
+    (as dlt does when it restores its state): a load killed half-way, whose package is gone with its
+    working folder, may have merged some tables and not others."""
     with connection(pipeline) as client:
-        return _rows_of_users(client, table, columns, user_ids)
+        return _rows_of_users(client, table, columns, user_ids, completed_loads_only)
 
 
-def _rows_of_users(client: Any, table: str, columns: Sequence[str], user_ids: Sequence[str]
-                   ) -> dict[str, list[tuple[Any, ...]]]:
+def _rows_of_users(client: Any, table: str, columns: Sequence[str], user_ids: Sequence[str],
+                   completed_loads_only: bool = False) -> dict[str, list[tuple[Any, ...]]]:
     by_user: dict[str, list[tuple[Any, ...]]] = {}
-    selected = ", ".join(["user_id", *columns])
+    selected = ", ".join(f"t.{c}" for c in ["user_id", *columns])
+    source = f"{client.make_qualified_table_name(table)} t"
+    if completed_loads_only:
+        source += (f" JOIN {client.make_qualified_table_name('_dlt_loads')} l "
+                   "ON t._dlt_load_id = l.load_id AND l.status = 0")
     for at in range(0, len(user_ids), 500):  # bounded IN lists
         chunk = list(user_ids[at:at + 500])
-        sql = (f"SELECT {selected} FROM {client.make_qualified_table_name(table)} "
-               f"WHERE user_id IN ({', '.join(['%s'] * len(chunk))})")
+        sql = f"SELECT {selected} FROM {source} WHERE t.user_id IN ({', '.join(['%s'] * len(chunk))})"
         try:
             with client.execute_query(sql, *chunk) as cursor:
                 for row in cursor.fetchall():

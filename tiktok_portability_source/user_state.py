@@ -15,7 +15,10 @@ depend on the order in which rows arrive: a load package finished late, after a 
 worker, can only add to it, never put an older copy back over a newer one.
 
 The rows travel in the same load package as the data they describe (see ``__init__.py`` for how the
-source makes them after the table resources), so they reach the destination with it or not at all.
+source makes them after the table resources), and a fact counts only once dlt recorded its load as
+complete (``_dlt_loads``): a load killed half-way may have merged this table and not another, and if
+its package is gone with its working folder (an orchestrator's per-run folder), trusting its facts
+would skip rows that never arrived.
 A dataset loaded before this table existed keeps its windows: an entry kept in dlt's resource state
 is read as one more fact, and moved into the table (deleted from dlt's state) when it next changes.
 """
@@ -135,7 +138,8 @@ class UserState:
             pipeline = dlt.current.pipeline()
         except Exception:  # iterated outside a pipeline: nothing loaded before
             return
-        found = destination.rows_of_users(pipeline, USER_STATE_TABLE, ("kind", "table_name", "value"), user_ids)
+        found = destination.rows_of_users(pipeline, USER_STATE_TABLE, ("kind", "table_name", "value"), user_ids,
+                                          completed_loads_only=True)
         for user, rows in found.items():
             for kind, table, value in rows:
                 self.facts[user].setdefault((kind, table), []).append(json.loads(value))

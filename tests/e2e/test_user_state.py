@@ -218,3 +218,20 @@ def test_the_bookkeeping_is_complete_whatever_dlts_extraction_order(tmp_path: Pa
     assert counts == {t: expected[t] for t in counts}
     assert ("coverage", "watch_history") in entries and ("snapshots", "followers") in entries
     assert followers
+
+
+def test_a_fact_of_a_load_that_never_completed_is_not_trusted(tmp_path: Path):
+    """A load killed half-way in a working folder that is then thrown away (an orchestrator's per-run
+    folder) may have merged ``_tiktok_user_state`` and not the data: its facts must not skip rows."""
+    import duckdb
+
+    history = UserHistory("user_a", seed=13, sizes=SMALL)
+    export = history.export(tmp_path / "x", at=AT)
+    db = tmp_path / "t.duckdb"
+    load_archives(make_pipeline(duckdb_path=db, pipelines_dir=tmp_path / "first"), [export.path])
+    with duckdb.connect(str(db)) as con:  # the data is gone, but the facts of a half-finished load remain
+        con.execute("DELETE FROM tiktok.watch_history")
+        con.execute("UPDATE tiktok._tiktok_user_state SET _dlt_load_id = '1.5'")  # no such load in _dlt_loads
+    result = load_archives(make_pipeline(duckdb_path=db, pipelines_dir=tmp_path / "second"), [export.path])
+    assert result.report["watch_history"]["already_loaded"] == 0
+    assert sql(db, "SELECT COUNT(*) FROM tiktok.watch_history") == [(export.expected["watch_history"],)]
