@@ -29,8 +29,8 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 from .. import settings
 from ..crash import crash_point
 from .filestore import JsonFile, shred_store_file
-from .stores import (KEY_CHECK, META, TOKENS, Backend, TokenCipher, configured_key, legacy_json_for, open_backend,
-                     resolve_cipher, wrong_key)
+from .stores import (KEY_CHECK, META, TOKENS, Backend, MigratingStore, TokenCipher, configured_key, legacy_json_for,
+                     open_backend, resolve_cipher, wrong_key)
 from ..errors import (
     AccessDenied,
     InvalidGrant,
@@ -436,7 +436,7 @@ class OAuthClient:
 # --- token store -----------------------------------------------------------------------------
 
 
-class TokenStore:
+class TokenStore(MigratingStore):
     """Many users' token sets, one row per ``open_id``, with per-user metadata (``api/stores.py``).
 
     By default a SQLite file, ``store.sqlite3``, beside the configured ``token_store`` path (which
@@ -457,36 +457,18 @@ class TokenStore:
     def __init__(self, path: str | os.PathLike[str], *, strict_permissions: bool = False, url: str | None = None,
                  key: str | None = None, backend: Backend | None = None) -> None:
         """``url=None`` / ``key=None``: ``store_url`` / ``store_key`` from config (``url=""``: the local file)."""
-        self.legacy_path = legacy_json_for(path, "tokens")
+        super().__init__(legacy_json_for(path, "tokens"),
+                         backend or open_backend(path, url=url, strict=strict_permissions))
         self.strict_permissions = strict_permissions
-        self._backend = backend or open_backend(path, url=url, strict=strict_permissions)
-        self.path = self._backend.path  # the SQLite file; None for a PostgreSQL store
-        self.location = self._backend.location  # the file, or the URL with its password masked
         self._key = key
         self._cipher: TokenCipher | None = None
-        self._setup = threading.RLock()
-        self._migrated = False
         if key:
             register_secret(key)
 
     def __repr__(self) -> str:
         return f"TokenStore({self.location!r})"
 
-    @property
-    def backend(self) -> Backend:
-        return self._backend
-
     # -- plumbing ----------------------------------------------------------------------------
-    def _ready(self) -> bool:
-        """Move a JSON store of an earlier version in (once); False while no store exists at all."""
-        if not self._migrated:
-            with self._setup:
-                if not self._migrated:
-                    if self.legacy_path.exists():
-                        self._migrate()
-                    self._migrated = True
-        return self._backend.exists()
-
     def cipher(self) -> TokenCipher:
         """The store's token encryption, for another file that must hold a token (owed revocations)."""
         return self._encryption()

@@ -141,7 +141,7 @@ def load_failed(service: ApiService, transfer: Transfer, exc: BaseException | st
     attempt), so the reason is in ``status`` and ``export_requests``, not only in the run's log."""
     current = service.transfers.get(transfer.local_id) or transfer
     service.syncer.load_failed(current, exc)
-    service.record_requests()
+    service.record_requests([transfer.open_id])
 
 
 def rows_written(pipeline: dlt.Pipeline, open_id: str, archive_sha256: str | None) -> int | None:
@@ -192,5 +192,5 @@ def finish(service: ApiService, transfer: Transfer) -> Outcome:
     except LoadFailed as exc:
         raise LoadFailed(f"{transfer.open_id}: request {transfer.request_id} not loaded ({exc})") from None
     finally:
-        service.record_requests()
+        service.record_requests([transfer.open_id])
     return service.syncer.describe(current)

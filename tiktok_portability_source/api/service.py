@@ -295,9 +295,14 @@ class ApiService:
         result = load_archives(self.pipeline, [archive])
         return sum(n for t, n in result.added.items() if t in DATA_TABLES)
 
-    def record_requests(self) -> None:
-        """Upsert every transfer into ``export_requests`` (small; one load per sync that changed one)."""
-        transfers = [asdict(t) for t in self.transfers.all() if t.request_id is not None or t.state != "adding"]
+    def record_requests(self, open_ids: Sequence[str] | None = None) -> None:
+        """Upsert the transfers into ``export_requests`` (small; one load per sync that changed one).
+
+        ``open_ids``: only these users' (an orchestrator's task for one user): a worker writing back
+        every user's transfers as it last read them would put an older state over another worker's."""
+        wanted = None if open_ids is None else set(open_ids)
+        transfers = [asdict(t) for t in self.transfers.all()
+                     if (t.request_id is not None or t.state != "adding") and (wanted is None or t.open_id in wanted)]
         if transfers and transfers != self._recorded:  # a pipeline run costs ~1 s: skip when nothing moved
             with worklock.exclusive(self.pipeline):
                 # dlt's run() with a package a killed run left behind loads only that one and drops these rows

@@ -310,6 +310,39 @@ def fsync_dir(folder: Path) -> None:
 # --- backends ---------------------------------------------------------------------------------
 
 
+class MigratingStore:
+    """What the token and transfer stores share: their rows in a ``Backend``, and the JSON file of an
+    earlier version (``legacy_path``) moved in on first use (``_migrate``, per store)."""
+
+    legacy_path: Path
+    _backend: "Backend"
+
+    def __init__(self, legacy_path: Path, backend: "Backend") -> None:
+        self.legacy_path = legacy_path
+        self._backend = backend
+        self.path = backend.path  # the SQLite file; None for a PostgreSQL store
+        self.location = backend.location  # the file, or the URL with its password masked
+        self._setup = threading.RLock()
+        self._migrated = False
+
+    @property
+    def backend(self) -> "Backend":
+        return self._backend
+
+    def _ready(self) -> bool:
+        """Move a JSON store of an earlier version in (once); False while no store exists at all."""
+        if not self._migrated:
+            with self._setup:
+                if not self._migrated:
+                    if self.legacy_path.exists():
+                        self._migrate()
+                    self._migrated = True
+        return self._backend.exists()
+
+    def _migrate(self) -> None:
+        raise NotImplementedError
+
+
 class Tx:
     """One open write transaction: ``execute`` returns the rows (or ``[]``), ``rowcount`` the last count."""
 

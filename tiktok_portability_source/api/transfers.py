@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 import os
-import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -40,7 +39,7 @@ from .client import PortabilityClient
 from ..crash import crash_point as _crash_point
 from ..errors import AmbiguousAddError, APIError, DownloadError, ReauthorizationRequired, TikTokError, TokenStoreError
 from .filestore import JsonFile, shred_store_file
-from .stores import TRANSFERS, Backend, legacy_json_for, open_backend
+from .stores import TRANSFERS, Backend, MigratingStore, legacy_json_for, open_backend
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +103,7 @@ class Transfer:
                             exported_at=datetime.fromisoformat(exported) if exported else None)
 
 
-class TransferStore:
+class TransferStore(MigratingStore):
     """All users' transfers, one row each (``api/stores.py``): not a secret, but personal metadata,
     so the file is owner-only too, and ``forget_user`` leaves nothing of a user in it.
 
@@ -114,28 +113,10 @@ class TransferStore:
     grow with the number of transfers."""
 
     def __init__(self, path: str | os.PathLike[str], *, url: str | None = None, backend: Backend | None = None) -> None:
-        self.legacy_path = legacy_json_for(path, "transfers")
-        self._backend = backend or open_backend(path, url=url)
-        self.path = self._backend.path  # the SQLite file; None for a PostgreSQL store
-        self.location = self._backend.location
-        self._setup = threading.Lock()
-        self._migrated = False
+        super().__init__(legacy_json_for(path, "transfers"), backend or open_backend(path, url=url))
 
     def __repr__(self) -> str:
         return f"TransferStore({self.location!r})"
-
-    @property
-    def backend(self) -> Backend:
-        return self._backend
-
-    def _ready(self) -> bool:
-        if not self._migrated:
-            with self._setup:
-                if not self._migrated:
-                    if self.legacy_path.exists():
-                        self._migrate()
-                    self._migrated = True
-        return self._backend.exists()
 
     def _migrate(self) -> None:
         """``transfers.json`` of an earlier version, in one transaction; then the file is deleted."""
