@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TEST_STAMP := $(VENV)/.installed-test-stamp
 
-.PHONY: install demo test test-airflow notebooks bench clean
+.PHONY: install demo test test-airflow notebooks bench mutate clean
 
 $(VENV)/bin/python:
 	@$(PY) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ is required"'
@@ -49,7 +49,20 @@ notebooks: $(STAMP)
 
 # speed and memory against named baselines (issue 5); not part of `make test` (a smoke run is)
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench.py
+	@$(BIN)/python -c 'import psycopg2' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[notebooks,postgres]'
+	@# both run even when the first misses a target; the worse exit code is make's
+	$(BIN)/python benchmarks/bench.py; first=$$?; \
+	$(BIN)/python benchmarks/many_users.py; second=$$?; exit $$(( first > second ? first : second ))
+
+# mutation testing of the modules that decide what a row is (issue 18; docs/mutation.md): mutmut over a
+# fast subset of the tests, then the score per module and every mutant left alive; not part of `make test`
+MUTATE_STAMP := $(VENV)/.installed-mutate-stamp
+$(MUTATE_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[test,mutate]'
+	@touch $(MUTATE_STAMP)
+
+mutate: $(MUTATE_STAMP)
+	$(BIN)/python tools/mutate.py $(MUTATE_ARGS)
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_VENV) demo_data demo.duckdb reports .pytest_cache

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
@@ -98,8 +98,10 @@ class UserState:
     """The facts of the users of one load: read on first need (the users the load already knows in
     one query), added to in memory, and handed out as rows for the destination per archive."""
 
-    def __init__(self, known_users: Sequence[str] = ()) -> None:
+    def __init__(self, known_users: Sequence[str] = (), pipeline: Callable[[], Any] = lambda: None) -> None:
+        """``pipeline``: the running pipeline, None outside one (nothing loaded before, then)."""
         self.known_users = list(dict.fromkeys(known_users))
+        self.pipeline = pipeline
         self.facts: dict[str, dict[Entry, list[Any]]] = {}
         self.new: dict[str, list[dict[str, Any]]] = {}  # user -> rows not handed out yet
         self.sealed = Sealed(USER_STATE_TABLE)
@@ -134,9 +136,8 @@ class UserState:
     def _read(self, user_ids: list[str]) -> None:
         for user in user_ids:
             self.facts.setdefault(user, {})
-        try:
-            pipeline = dlt.current.pipeline()
-        except Exception:  # iterated outside a pipeline: nothing loaded before
+        pipeline = self.pipeline()
+        if pipeline is None:
             return
         found = destination.rows_of_users(pipeline, USER_STATE_TABLE, ("kind", "table_name", "value"), user_ids,
                                           completed_loads_only=True)
