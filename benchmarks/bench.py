@@ -231,9 +231,10 @@ def sql(db: Path, query: str) -> list[tuple[Any, ...]]:
 
 
 def dataset_counts(db: Path) -> dict[str, tuple[int, int]]:
-    """table -> (rows, rows written by the latest load)."""
+    """table -> (rows, rows written by the latest load), for the tables of the export's rows and their
+    reports: not dlt's tables nor ``_tiktok_user_state`` (bookkeeping, ``_``-prefixed like dlt's)."""
     tables = [t for (t,) in sql(db, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'tiktok' "
-                                    "AND table_name NOT LIKE '\\_dlt%' ESCAPE '\\'")]
+                                    "AND table_name NOT LIKE '\\_%' ESCAPE '\\'")]
     out = {}
     for table in tables:
         q = (f"SELECT COUNT(*), COUNT(*) FILTER (WHERE _dlt_load_id = (SELECT MAX(_dlt_load_id) FROM tiktok.{table})) "
