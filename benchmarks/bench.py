@@ -243,6 +243,17 @@ def dataset_counts(db: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
+def report_checks(checks: list[tuple[str, bool]], started: float, no_check: bool) -> int:
+    """Print each target met or missed and the total; the exit code (1 on a miss unless ``no_check``)."""
+    print()
+    for name, ok in checks:
+        print(f"  [{'ok' if ok else 'MISSED'}] {name}")
+    missed = [name for name, ok in checks if not ok]
+    print(f"\n{len(checks) - len(missed)}/{len(checks)} targets met; benchmark took "
+          f"{time.perf_counter() - started:.0f}s")
+    return 1 if missed and not no_check else 0
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -593,13 +604,7 @@ def main(argv: list[str] | None = None) -> int:
             checks.append(("(1) loaded exactly the expected rows", False))
         if extra:
             print(f"(4) rows rewritten beyond the new ones: {extra}")
-        print()
-        for name, ok in checks:
-            print(f"  [{'ok' if ok else 'MISSED'}] {name}")
-        missed = [name for name, ok in checks if not ok]
-        print(f"\n{len(checks) - len(missed)}/{len(checks)} targets met; benchmark took "
-              f"{time.perf_counter() - started:.0f}s")
-        return 1 if missed and not args.no_check else 0
+        return report_checks(checks, started, args.no_check)
     except Exception as exc:  # one line on stderr, like the CLI
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2

@@ -447,13 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if pg_users == 0:
             checks = [c for c in checks if not c[0].startswith("(2)")]
-        print()
-        for name, ok in checks:
-            print(f"  [{'ok' if ok else 'MISSED'}] {name}")
-        missed = [name for name, ok in checks if not ok]
-        print(f"\n{len(checks) - len(missed)}/{len(checks)} targets met; benchmark took "
-              f"{time.perf_counter() - started:.0f}s")
-        return 1 if missed and not args.no_check else 0
+        return bench.report_checks(checks, started, args.no_check)
     except Exception as exc:  # one line on stderr, like the CLI
         print(f"many_users: error: {exc}", file=sys.stderr)
         return 2
