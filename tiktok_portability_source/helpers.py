@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import destination, history
-from .user_state import COVERAGE, SNAPSHOTS, PerArchive, Sealed, UserState
+from .user_state import BLOCKS, COVERAGE, SNAPSHOTS, PerArchive, Sealed, UserState
 from .archive import OpenedArchive, Section, UnparsedSection, is_group_name
 from .errors import ArchiveError
 from .layouts import ENTITIES, EVENT_TABLES, SENTINELS, Entity
@@ -144,15 +144,73 @@ def _per_archive(rows: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[A
     return named
 
 
+class KnownBlocks:
+    """The blocks of a big list (``archive.blocks``) that earlier loads of the user read in full, from
+    their ``_tiktok_user_state`` facts: digest -> (rows, first and last time). A block of this export
+    with a known digest holds those very rows, all in the destination already: it is counted as
+    already loaded and its time range noted for the window, without being parsed. The blocks read in
+    full here are learned, for the next export. Called from the threads that read blocks.
+
+    A block is skipped only when its time range lies inside the windows loaded (a fact and its
+    window travel in one load package, so this holds unless a window was lost), and learned only
+    when every item was an object with a time (no item unreadable or empty, whose counts a skip
+    could not repeat)."""
+
+    def __init__(self, facts: list[Any], windows: list[history.Interval], coverage: history.Coverage) -> None:
+        self.known = {digest: (rows, lo, hi) for fact in facts for digest, rows, lo, hi in fact}
+        self.windows, self.coverage = windows, coverage
+        self.new: list[list[Any]] = []
+        self.skipped = self.read = 0
+        self._lock = threading.Lock()
+        self._tally: Tally | None = None
+
+    def counting(self, tally: Tally) -> KnownBlocks:
+        """Count the skipped blocks' rows in ``tally`` (the report group being read) from now on."""
+        self._tally = tally
+        return self
+
+    def skip(self, digest: str) -> bool:
+        found = self.known.get(digest)
+        if found is None:
+            with self._lock:
+                self.read += 1
+            return False
+        rows, lo, hi = found
+        first, last = datetime.fromisoformat(lo), datetime.fromisoformat(hi)
+        if not history.within(first, last, self.windows):
+            with self._lock:
+                self.read += 1
+            return False
+        self.coverage.saw(first, last)
+        with self._lock:
+            assert self._tally is not None
+            self._tally.records += rows
+            self._tally.already_loaded += rows
+            self.skipped += 1
+        return True
+
+    def learned(self, digest: str, times: pa.Array) -> None:
+        if not len(times) or times.null_count or digest in self.known:
+            return
+        bounds = history.time_range(times)
+        assert bounds is not None
+        with self._lock:
+            self.new.append([digest, len(times), bounds[0].isoformat(), bounds[1].isoformat()])
+
+
 @_per_archive
 def event_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iterator[Any]:
     """An event table's rows of one archive in arrow batches; its counts go to the load report.
 
-    Rows inside time windows loaded before are skipped (``history.Coverage``), a key sent earlier in
-    this load is not sent again, and each step's drops are counted in the report."""
+    Rows inside time windows loaded before are skipped (``history.Coverage``), blocks of big lists
+    an earlier load read are not even parsed (``KnownBlocks``), a key sent earlier in this load is
+    not sent again, and each step's drops are counted in the report."""
     facts = state.user_state
-    skip = history.Coverage(history.union(facts.get(archive.user_id, COVERAGE, entity.table)), entity.time_column) \
+    windows = history.union(facts.get(archive.user_id, COVERAGE, entity.table))
+    skip = history.Coverage(windows, entity.time_column) \
         if state.skip_loaded_windows and entity.time_column else None
+    blocks = KnownBlocks(facts.get(archive.user_id, BLOCKS, entity.table), windows, skip) \
+        if skip is not None else None
     unique = state.sent_keys.setdefault(entity.table, KeySet())
     append = state.append_only(entity.table, archive.user_id)
     # an undated table has no window to skip by: its rows already loaded are known by their keys
@@ -167,7 +225,7 @@ def event_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iter
         # rows of big lists inside loaded windows are dropped as soon as their time is read
         early = _counting(skip.keep, tally) if skip is not None and skip.intervals else None
         for table in section_tables(entity, group, archive.user_id, archive.sha256, early,
-                                    state.privacy.protector(owner)):
+                                    state.privacy.protector(owner), blocks.counting(tally) if blocks else None):
             tally.records += table.num_rows
             if entity.kind == "messages":  # the owner's name is never pseudonymised
                 table = table.append_column("is_own", pc.fill_null(pc.equal(table["sender"], owner), False))
@@ -190,6 +248,11 @@ def event_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iter
     seen = skip.seen() if skip is not None else None
     if seen is not None:
         facts.add(archive.user_id, COVERAGE, entity.table, seen, archive)
+    if blocks is not None and blocks.new:
+        facts.add(archive.user_id, BLOCKS, entity.table, sorted(blocks.new), archive)
+    if blocks is not None and blocks.skipped:
+        log.info("%s: %s: %d of %d blocks loaded before, skipped unread", archive.name, entity.table,
+                 blocks.skipped, blocks.skipped + blocks.read)
     state.tally(archive, tallies)
     log.debug("%s: %d rows of %s to %s", archive.name, sent, entity.table, "append" if append else "merge")
 

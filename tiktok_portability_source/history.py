@@ -81,10 +81,13 @@ class Coverage:
         """Rows to keep (None: all of them), noting the time range of all."""
         bounds = time_range(times)
         if bounds:
-            with self._lock:
-                self.bounds = bounds if self.bounds is None else (min(self.bounds[0], bounds[0]),
-                                                                  max(self.bounds[1], bounds[1]))
+            self.saw(*bounds)
         return pc.invert(covered_mask(times, self.intervals)) if self.intervals else None
+
+    def saw(self, lo: datetime, hi: datetime) -> None:
+        """Note rows between ``lo`` and ``hi`` that were not read (a block known from an earlier load)."""
+        with self._lock:
+            self.bounds = (lo, hi) if self.bounds is None else (min(self.bounds[0], lo), max(self.bounds[1], hi))
 
     def filter(self, table: pa.Table) -> pa.Table:
         mask = self.keep(table[self.time_column].combine_chunks())
@@ -93,6 +96,11 @@ class Coverage:
     def seen(self) -> list[Interval] | None:
         """The time range of every row this archive held, as a window (None if it had no rows)."""
         return [[_iso(self.bounds[0]), _iso(self.bounds[1])]] if self.bounds else None
+
+
+def within(lo: datetime, hi: datetime, intervals: list[Interval]) -> bool:
+    """``lo``..``hi`` lies inside one of ``intervals`` (ends included)."""
+    return any(_parse(a) <= lo and hi <= _parse(b) for a, b in intervals)
 
 
 def union(windows: list[list[Interval]]) -> list[Interval]:

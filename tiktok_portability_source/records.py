@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
@@ -25,12 +25,26 @@ import pyarrow.compute as pc
 
 from . import settings
 from .archive import LazyList, Section
+from .archive.blocks import block_digest
 from .archive.jsonstream import first_item_schema, parse_items, read_block
 from .errors import ArchiveError
 from .layouts import SENTINELS, Column, Entity, norm_key
 
 # a privacy transform (``privacy.Protector``): columns -> (columns to store, columns to key on)
 Protect = Callable[[Entity, dict[str, pa.Array]], tuple[dict[str, pa.Array], dict[str, pa.Array]]]
+
+
+
+class BlockLedger(Protocol):
+    """What a load knows of the blocks of big lists (``helpers.KnownBlocks``): called from the threads
+    that read the blocks."""
+
+    def skip(self, digest: str) -> bool:
+        """True when an earlier load read this block in full: it is then counted and not read."""
+
+    def learned(self, digest: str, times: pa.Array) -> None:
+        """A block read in full, every item an object: its rows' times (all of them)."""
+
 
 log = logging.getLogger(__name__)
 
@@ -306,13 +320,14 @@ def _str(value: Any) -> str | None:
 
 def section_tables(entity: Entity, sections: Sequence[Section], user_id: str, archive_sha256: str,
                    keep: Callable[[pa.Array], pa.Array | None] | None = None,
-                   protect: Protect | None = None) -> Iterator[pa.Table]:
+                   protect: Protect | None = None, ledger: BlockLedger | None = None) -> Iterator[pa.Table]:
     """Arrow tables of an entity's rows in one archive: the lists parsed up front as one table, then
     each big list (``LazyList``) a block at a time, so memory stays bounded by a block.
 
     ``keep(times)`` (e.g. ``history.Coverage.keep``) may drop rows of big lists as soon as their time
     is read, before the rest of the row is typed and keyed; it sees every row's time. ``protect``
-    (``privacy.Protector``) pseudonymises / drops values before the row keys are made from them."""
+    (``privacy.Protector``) pseudonymises / drops values before the row keys are made from them.
+    ``ledger`` skips the blocks of big lists an earlier load read, and learns the others."""
     constant_names = list(dict.fromkeys(name for s in sections for name in s.constants))
     eager = [s for s in sections if not isinstance(s.items, LazyList)]
     table = section_rows(entity, eager, user_id, archive_sha256, constant_names, protect)
@@ -320,44 +335,59 @@ def section_tables(entity: Entity, sections: Sequence[Section], user_id: str, ar
         yield table
     for section in sections:
         if isinstance(section.items, LazyList):
-            yield from _lazy_tables(entity, section, constant_names, user_id, archive_sha256, keep, protect)
+            yield from _lazy_tables(entity, section, constant_names, user_id, archive_sha256, keep, protect, ledger)
 
 
 def _lazy_tables(entity: Entity, section: Section, constant_names: Sequence[str], user_id: str,
                  archive_sha256: str, keep: Callable[[pa.Array], pa.Array | None] | None = None,
-                 protect: Protect | None = None) -> Iterator[pa.Table]:
+                 protect: Protect | None = None, ledger: BlockLedger | None = None) -> Iterator[pa.Table]:
     """A big list's tables, one per block; the next blocks are read and parsed on worker threads
     meanwhile (most of the work, file reads, pyarrow and DuckDB, runs without the GIL), overlapping
-    whatever the consumer does."""
+    whatever the consumer does. A block the ``ledger`` knows is hashed, not parsed."""
     lazy = section.items
     assert isinstance(lazy, LazyList)
     schema = first_item_schema(lazy)
 
     time_type = _time_only(entity, schema) if keep is not None else None
+    if not entity.time_column:
+        ledger = None  # a block is known by its time range too
+    context = f"{entity.table}\x1f{sorted((k, str(v)) for k, v in section.constants.items())}"
 
     def table_of(span: tuple[int, int]) -> pa.Table | None:
         block = lazy.read(span)
         if not block.strip():
             return None
-        mask = None
+        digest = block_digest(context, block) if ledger is not None else None
+        if digest is not None and ledger.skip(digest):  # type: ignore[union-attr]
+            return None
+        mask = times = None
         if time_type is not None:  # rows in loaded windows: often whole blocks, read their times only
-            times = read_block(block, lazy, time_type, entity.columns, ignore_others=True)
-            if times is not None:
+            timed = read_block(block, lazy, time_type, entity.columns, ignore_others=True)
+            if timed is not None:  # every item an object
                 assert keep is not None
-                mask = keep(_times(entity, gather_arrow(times, entity.columns)))
+                times = _times(entity, gather_arrow(timed, entity.columns))
+                mask = keep(times)
                 if mask is not None and not pc.any(pc.fill_null(mask, True)).as_py():
+                    if digest is not None:
+                        ledger.learned(digest, times)  # type: ignore[union-attr]
                     return None
         parsed = _block_columns(entity, section, block, schema)
         if parsed is None:
             return None
-        raw, n = parsed
+        raw, n, objects_only = parsed
+        items = n
         if keep is not None and entity.time_column:
             same_rows = mask is not None and isinstance(raw[entity.time_column], pa.Array) and len(mask) == n
             raw, n = _kept(entity, raw, n, keep, mask if same_rows else None)
             if not n:
                 return None
         constants = {name: pa.array([section.constants.get(name)] * n) for name in constant_names}
-        return _keyed_rows(entity, raw, n, constants, user_id, archive_sha256, protect)
+        table = _keyed_rows(entity, raw, n, constants, user_id, archive_sha256, protect)
+        if digest is not None and objects_only:
+            every_time = times if times is not None else table[entity.time_column] if n == items else None
+            if every_time is not None:
+                ledger.learned(digest, every_time)  # type: ignore[union-attr]
+        return table
 
     pool = _worker()
     ahead: deque[Future[pa.Table | None]] = deque()
@@ -495,14 +525,15 @@ def _kept(entity: Entity, raw: dict[str, Any], n: int, keep: Callable[[pa.Array]
 
 
 def _block_columns(entity: Entity, section: Section, block: bytes, schema: pa.DataType | None
-                   ) -> tuple[dict[str, Any], int] | None:
-    """(raw columns, row count) of one block of a big list: pyarrow's JSON reader when it reads the
-    block exactly as Python would (object items, text values), the Python parse otherwise."""
+                   ) -> tuple[dict[str, Any], int, bool] | None:
+    """(raw columns, row count, whether every item was an object) of one block of a big list:
+    pyarrow's JSON reader when it reads the block exactly as Python would (object items, text
+    values), the Python parse otherwise."""
     lazy = section.items
     assert isinstance(lazy, LazyList)
     table = read_block(block, lazy, schema, entity.columns)
     if table is not None:
-        return gather_arrow(table, entity.columns), table.num_rows
+        return gather_arrow(table, entity.columns), table.num_rows, True
     values = parse_items(block, lazy.label)
     items = [i for i in values if isinstance(i, dict)]
     stray = sum(1 for i in values if i is not None and not isinstance(i, dict))  # null items are empty
@@ -510,7 +541,7 @@ def _block_columns(entity: Entity, section: Section, block: bytes, schema: pa.Da
         log.warning("%s: %d items are not objects and were skipped", section.path, stray)
         with _UNREADABLE:  # blocks are parsed on worker threads; the load report counts these
             section.unreadable += stray
-    return (gather(items, entity.columns), len(items)) if items else None
+    return (gather(items, entity.columns), len(items), len(items) == len(values)) if items else None
 
 
 class KeySet:

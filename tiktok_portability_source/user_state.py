@@ -9,7 +9,8 @@ the rows of its own users only and adds only theirs; ``forget`` deletes them wit
 rows (the table has a ``user_id``).
 
 **Facts, not a document.** Each row is one archive's contribution to one (user, kind, table): the
-time range of the rows it held, or its export time. Its key is the archive's checksum, so loading
+time range of the rows it held, its export time, or the blocks of a big list it read in full (their
+digest, row count and time range: ``helpers.KnownBlocks``, which lets a later export skip them). Its key is the archive's checksum, so loading
 an archive again writes the same row, and what a user's entry is (the union of its facts) does not
 depend on the order in which rows arrive: a load package finished late, after a crash or on another
 worker, can only add to it, never put an older copy back over a newer one.
@@ -39,7 +40,8 @@ from . import destination
 log = logging.getLogger(__name__)
 
 USER_STATE_TABLE = "_tiktok_user_state"
-COVERAGE, SNAPSHOTS = "coverage", "snapshots"  # kinds: loaded windows of a table; snapshot export times
+# kinds: loaded windows of a table; snapshot export times; blocks of a big list read in full
+COVERAGE, SNAPSHOTS, BLOCKS = "coverage", "snapshots", "blocks"
 LEGACY = "dlt state"  # the ``source`` of a fact moved from dlt's state
 
 # declared up front: every column is text but the time it was written

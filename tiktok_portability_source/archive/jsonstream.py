@@ -23,13 +23,14 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from .. import settings
+from . import blocks
 from ..errors import ArchiveError, one_line as _one_line
 from ..layouts import Column, norm_key
 
@@ -39,7 +40,7 @@ if TYPE_CHECKING:  # pyarrow loads where rows are made, not when an archive is o
 _LIST_OPEN = re.compile(rb"\[[ \t\r]*\n")  # an array whose "[" ends a line (never inside a string)
 _LAZY_MARK = "\x00tiktok-portability-lazy-{}:"  # with a random nonce: a string in the data cannot pose as one
 _READ_BYTES = 8 << 20
-_BLOCK_BYTES = 8 << 20  # one block of a big list: ~60k watch rows, ~60 MB while being read
+_BLOCK_BYTES = 8 << 20  # a block of a big list: ~60k watch rows, ~60 MB while being read (content-defined: 1-12 MB)
 _SEARCH_BYTES = 1 << 16  # read at a time when looking for where to cut a block
 
 
@@ -503,9 +504,14 @@ class LazyList:
                 yield data
 
     def spans(self, block_bytes: int | None = None) -> Iterator[tuple[int, int]]:
-        """Where ``blocks`` cuts (start, end; relative to the interior), found by reading only around
-        each cut: the blocks themselves can then be read by the threads that parse them."""
+        """Where ``blocks`` cuts (start, end; relative to the interior): by default where the content
+        says (``blocks.cut_points``: the same items in every export that holds them), every
+        ``block_bytes`` when asked (found by reading only around each cut). Either way the blocks
+        themselves can then be read by the threads that parse them."""
         if not self:
+            return
+        if block_bytes is None and self.separator is not None:
+            yield from self._content_spans()
             return
         block_bytes = block_bytes or _BLOCK_BYTES
         start = 0
@@ -513,6 +519,33 @@ class LazyList:
             yield start, cut
             start = cut + 1  # after the comma: the next item's line
         yield start, self.length
+
+    def _content_spans(self) -> Iterator[tuple[int, int]]:
+        """Spans ending at content-defined cuts, at least an eighth of ``_BLOCK_BYTES`` long (a hit
+        closer to the previous cut is passed over: a list of look-alike items is all hits) and at most
+        1.5 times it (past that, the last separator before, as a fixed cut would; the next hit puts two
+        exports in step again)."""
+        assert self.separator is not None
+        start, shortest = 0, _BLOCK_BYTES // 8
+        for hit in blocks.cut_points(self._read, self.length, self.separator):
+            if hit - start < shortest:
+                continue
+            start = yield from self._forced_spans(start, hit)
+            yield start, hit
+            start = hit + 1
+        start = yield from self._forced_spans(start, self.length)
+        yield start, self.length
+
+    def _forced_spans(self, start: int, end: int) -> Generator[tuple[int, int], None, int]:
+        """Spans of at most 1.5 ``_BLOCK_BYTES`` from ``start`` while ``end`` is further; returns the next start."""
+        longest = _BLOCK_BYTES * 3 // 2
+        while end - start > longest:
+            cut = self._next_cut(start, longest)
+            if cut < 0 or cut >= end:
+                break
+            yield start, cut
+            start = cut + 1
+        return start
 
     def _next_cut(self, start: int, block_bytes: int) -> int:
         """The last item separator before ``start + block_bytes`` (an item bigger than that: the last one

@@ -41,6 +41,12 @@ class _Ctx:
 _VIDEO_IN_LINK = re.compile(r"/video/(\d+)")
 # (every, at): the lazy rows written once more in the other link form (positions in the export)
 _FORM_REPEAT = {"watch_history": (80, 5), "likes": (16, 5), "favorite_videos": (16, 1)}
+_HEAD = 80  # the newest rows of a lazy table, whose repeats go by their place in the export
+
+
+def _events_at(lo: int, hi: int, every: int, at: int) -> int:
+    """How many events of the index range [lo, hi) are ``at`` mod ``every``."""
+    return len(range(lo + (at - lo) % every, hi, every)) if hi > lo else 0
 
 
 class ExportRows(History):
@@ -82,30 +88,35 @@ class ExportRows(History):
 
     def _video_rows(self, ctx: _Ctx, table: str) -> Iterator[tuple[str, str]]:
         """(date, link) of the lazy video tables, newest first, repeats interleaved: in watch
-        history exact repeats (positions 1 and 3 mod 80), and in every lazy table the row at
-        position 5 mod 80 (watch), 5 mod 16 (likes), 1 mod 16 (favourite videos) once more with its link in
-        the other form (``_other_link_form``): the same second and the same video, so the same row."""
+        history exact repeats (events 1 and 3 mod 80), and in every lazy table the event
+        5 mod 80 (watch), 5 mod 16 (likes), 1 mod 16 (favourite videos) once more with its link in
+        the other form (``_other_link_form``): the same second and the same video, so the same row.
+        Past the newest ``_HEAD`` rows (counted by place, so that a small export shows every quirk) the
+        repeats belong to the events (their index in the history), not to their place in one export:
+        every export that holds an older event repeats it alike, so two exports of one user share
+        byte-identical runs, as TikTok's do."""
         lo, hi = self._video_window(table, ctx.at_s)
         rows = self.videos[table].rows(lo, hi)
         if not ctx.duplicates:
             yield from rows
             return
         exact, (every, at) = table == "watch_history", _FORM_REPEAT[table]
-        for p, row in enumerate(rows):
+        for p, (event, row) in enumerate(zip(range(hi - 1, lo - 1, -1), rows)):
+            anchor = p if p < _HEAD else event
             yield row
-            if exact and p % 80 in (1, 3):
+            if exact and anchor % 80 in (1, 3):
                 yield row
-            elif p % every == at:
-                yield row[0], self._other_link_form(row[1], p)
+            elif anchor % every == at:
+                yield row[0], self._other_link_form(row[1], anchor)
 
     def _count_video_dups(self, ctx: _Ctx, table: str) -> None:
         if ctx.duplicates:
             lo, hi = self._video_window(table, ctx.at_s)
-            n = hi - lo
             every, at = _FORM_REPEAT[table]
-            repeats = len(range(at, n, every))
+            head = min(max(hi - lo, 0), _HEAD)  # the newest rows, by place; the older ones by event
+            repeats = len(range(at, head, every)) + _events_at(lo, hi - head, every, at)
             if table == "watch_history":
-                repeats += len(range(1, n, 80)) + len(range(3, n, 80))
+                repeats += sum(len(range(r, head, 80)) + _events_at(lo, hi - head, 80, r) for r in (1, 3))
             if repeats:
                 ctx.dup(table, repeats)
 
