@@ -223,6 +223,28 @@ def child_env(run_dir: Path) -> dict[str, str]:
     return env
 
 
+def boundary_rows(db: Path, latest_load: str) -> dict[str, int]:
+    """table -> rows at the edges of the windows earlier loads covered (``_tiktok_user_state``)."""
+    from datetime import datetime
+
+    from tiktok_portability_source.layouts import ENTITIES
+
+    columns = {e.table: e.time_column for e in ENTITIES if e.time_column}
+    found: dict[str, int] = {}
+    facts = sql(db, "SELECT table_name, value FROM tiktok._tiktok_user_state WHERE kind = 'coverage' "
+                    f"AND _dlt_load_id <> '{latest_load}'")
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        for table, value in facts:
+            edges = [datetime.fromisoformat(t) for window in json.loads(value) for t in window]
+            if table in columns and edges:
+                marks = ", ".join("?" * len(edges))
+                found[table] = found.get(table, 0) + con.execute(
+                    f"SELECT COUNT(*) FROM tiktok.{table} WHERE \"{columns[table]}\" IN ({marks})", edges).fetchall()[0][0]
+    return found
+
+
 def sql(db: Path, query: str) -> list[tuple[Any, ...]]:
     import duckdb
 
@@ -514,7 +536,10 @@ def main(argv: list[str] | None = None) -> int:
         snapshot = ("followers", "following")  # history rows: every present account gets a new last_seen_at
         new_rows = sum(v for t, v in added.items() if t not in snapshot)
         wrote = sum(v for t, v in written.items() if t not in snapshot)
-        extra = {t: written[t] - added[t] for t in written if t not in snapshot and written[t] - added[t] > 2}
+        # a row exactly on a window's edge is sent again (and merged); several events can share that second
+        edges = boundary_rows(d4 / "bench.duckdb", latest)
+        extra = {t: written[t] - added[t] for t in written
+                 if t not in snapshot and written[t] - added[t] > max(2, edges.get(t, 0))}
         results.append(Row("(4) second export, 1% new rows, after (1)", wrote, m4.seconds, m4.peak_mb,
                            f"wrote {wrote:,} rows for {new_rows:,} new (+{sum(written[t] for t in snapshot):,} "
                            f"follower/following history rows rewritten)"))
@@ -589,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
             ("(1) >= 25 x faster than (3)", speedup13 >= 25),
             ("(1) peak memory <= 600 MB", r1.peak_mb <= 600),
             ("(4) <= 0.5 x (1) wall time", ratio41 <= 0.5),
-            ("(4) writes only the new rows (<= 2 boundary rows per table)", not extra),
+            ("(4) writes only the new rows (and those on the windows' edges)", not extra),
             ("(5) peak memory <= 150 MB", m5.peak_mb <= 150),
         ]
         if len(sizes) > 1:

@@ -143,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     _api_options(status)
     _common(status)
 
+    rekey = sub.add_parser("reencrypt-tokens", help="encrypt every stored token with the first key of store_key "
+                           "(put a new key first, store_key = \"<new>,<old>\", run this, then drop the old key)")
+    _api_options(rekey)
+    _common(rekey)
+
     forget = sub.add_parser("forget", help="erase every row, token, transfer and archive of one user (an API "
                             "user is first disconnected at TikTok: pending requests cancelled, token revoked)")
     forget.add_argument("--user-id", required=True)
@@ -565,9 +570,19 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reencrypt_tokens(args: argparse.Namespace) -> int:
+    """Key rotation: every token is read with any key of ``store_key`` and written with its first, in
+    one transaction (a token no key opens stops it before anything changed)."""
+    service = _service(args)
+    count = service.store.reencrypt()
+    print(f"token store: {service.store.location}: {count} token(s) now encrypted with the first key of store_key; "
+          "the other keys can be removed")
+    return 0
+
+
 HANDLERS = {"load": cmd_load, "demo": cmd_demo, "auth": cmd_auth, "sync": cmd_sync, "status": cmd_status,
             "forget": cmd_forget, "fake-api": cmd_fake_api, "quarantine": cmd_quarantine, "enrich": cmd_enrich, "webhook": cmd_webhook,
-            "serve": cmd_serve}
+            "serve": cmd_serve, "reencrypt-tokens": cmd_reencrypt_tokens}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

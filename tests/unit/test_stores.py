@@ -200,6 +200,23 @@ def test_a_new_key_goes_first_and_reencrypt_retires_the_old_one(tmp_path: Path):
     assert TokenStore(tmp_path / "p" / "tokens.json", key=passphrase).get("open-1") == tokens(1)
 
 
+def test_the_cli_rotates_the_key_and_the_old_key_then_opens_nothing(tmp_path: Path):
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    store_path = tmp_path / "state" / "tokens.json"
+    TokenStore(store_path, key=old).put(tokens(1))
+    TokenStore(store_path, key=old).put(tokens(2, "open-2"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+    env.update({KEY_ENV: f"{new},{old}", "RUNTIME__DLTHUB_TELEMETRY": "false"})
+    done = subprocess.run([sys.executable, "-m", "tiktok_portability_source.cli", "reencrypt-tokens", "--token-store",
+                           str(store_path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "2 token(s)" in done.stdout and new not in done.stdout + done.stderr and old not in done.stdout
+    assert TokenStore(store_path, key=new).get("open-2") == tokens(2, "open-2")
+    with pytest.raises(TokenStoreError, match="another key"):
+        TokenStore(store_path, key=old).get("open-1")
+
+
 def test_permissions_are_owner_only_and_strict_refuses_a_readable_store(tmp_path: Path):
     old = os.umask(0)
     try:
