@@ -117,12 +117,19 @@ def tiktok_portability(
             archive = open_archive(item.path, user_id=item.user_id, exported_at=item.exported_at)
             validate_lists(archive, skipped)  # lists no table will read are still checked, not just counted
             yield archive
+        if len(inputs) > 1:
+            from .helpers import END_OF_RUN
+
+            yield END_OF_RUN  # the event tables hand over what they gathered
 
     def event_resource(entity: Entity) -> DltResource:
         @dlt.transformer(data_from=exports, name=entity.table, write_disposition=MERGE, **EVENT_KEY)
         def rows(archive: OpenedArchive) -> Iterator[Any]:
-            from .helpers import event_rows
+            from .helpers import EndOfRun, event_rows
 
+            if isinstance(archive, EndOfRun):
+                yield from load_state().end_of_run(entity.table)
+                return
             yield from event_rows(load_state(), entity, archive)
 
         return rows
@@ -134,8 +141,11 @@ def tiktok_portability(
                          columns={"snapshot_version": {"data_type": "bigint", "dedup_sort": "desc"},
                                   "deleted_account": {"data_type": "bool"}})
         def rows(archive: OpenedArchive) -> Iterator[Any]:
-            from .helpers import snapshot_rows
+            from .helpers import EndOfRun, snapshot_rows
 
+            if isinstance(archive, EndOfRun):
+                yield from load_state().end_of_run(entity.table)
+                return
             yield from snapshot_rows(load_state(), entity, archive)
 
         return rows
@@ -144,16 +154,21 @@ def tiktok_portability(
         """A table with one row (profile, counters) or one row per key (settings) per export."""
         @dlt.transformer(data_from=exports, name=entity.table, write_disposition=MERGE, primary_key="row_key")
         def rows(archive: OpenedArchive) -> Iterator[Any]:
-            from .helpers import export_rows
+            from .helpers import EndOfRun, export_rows
 
+            if isinstance(archive, EndOfRun):
+                yield from load_state().end_of_run(entity.table)
+                return
             yield from export_rows(load_state(), entity, archive)
 
         return rows
 
     @dlt.transformer(data_from=exports, name="unparsed_sections", write_disposition=MERGE, primary_key="row_key")
     def unparsed_sections(archive: OpenedArchive) -> Iterator[list[dict[str, Any]]]:
-        from .helpers import unparsed_rows, wait_for_tables
+        from .helpers import EndOfRun, unparsed_rows, wait_for_tables
 
+        if isinstance(archive, EndOfRun):
+            return
         yield from wait_for_tables(load_state(), archive)
         rows = unparsed_rows(load_state(), archive)
         if rows:
@@ -162,8 +177,12 @@ def tiktok_portability(
     @dlt.transformer(data_from=exports, name=REPORT_TABLE, write_disposition=MERGE, primary_key="row_key",
                      columns=REPORT_COLUMNS)
     def load_report(archive: OpenedArchive) -> Iterator[list[dict[str, Any]]]:
-        from .helpers import report_rows_of, wait_for_tables
+        from .helpers import EndOfRun, report_rows_of, wait_for_tables
 
+        if isinstance(archive, EndOfRun):  # every table resource handed over what it gathered
+            yield from wait_for_tables(load_state(), archive)  # type: ignore[arg-type]
+            load_state().check_flushed()
+            return
         yield from wait_for_tables(load_state(), archive)
         rows = report_rows_of(load_state(), archive)
         if rows:
@@ -171,9 +190,10 @@ def tiktok_portability(
 
     @dlt.transformer(data_from=exports, name="archives", write_disposition=MERGE, primary_key="row_key")
     def archives_loaded(archive: OpenedArchive) -> Iterator[dict[str, Any]]:
-        from .helpers import archive_row
+        from .helpers import EndOfRun, archive_row
 
-        yield archive_row(archive)
+        if not isinstance(archive, EndOfRun):
+            yield archive_row(archive)
 
     tables: list[DltResource] = []
     for entity in ENTITIES:
@@ -189,8 +209,10 @@ def tiktok_portability(
     @dlt.transformer(data_from=exports, name=USER_STATE_TABLE, write_disposition=MERGE, primary_key="row_key",
                      columns=USER_STATE_COLUMNS)
     def user_state(archive: OpenedArchive) -> Iterator[list[dict[str, Any]]]:
-        from .helpers import user_state_rows, wait_for_tables
+        from .helpers import EndOfRun, user_state_rows, wait_for_tables
 
+        if isinstance(archive, EndOfRun):
+            return
         yield from wait_for_tables(load_state(), archive)
         rows = user_state_rows(load_state(), archive)
         if rows:

@@ -76,6 +76,29 @@ def test_every_layout_loads_the_expected_rows(tmp_path, dest, family, fmt, conta
         assert any(p.endswith(unknown.split(" › ")[-1]) or unknown in p for p in paths), (unknown, paths)
 
 
+def test_one_run_of_every_layout_gives_each_user_their_rows(tmp_path, new_pipeline):
+    """A run of several archives hands dlt each table's rows of all of them together (one item, not
+    one per archive): rows of layouts with other columns (ids only C/D carry, TXT's fields) must
+    all land, each under its own user."""
+    archives = {}
+    for n, (family, fmt, container, generation) in enumerate(LAYOUTS):
+        kwargs = {"txt_generation": generation} if generation else {}
+        history = UserHistory(f"user_{n:02d}", seed=20 + n)
+        archives[f"user_{n:02d}"] = history.export(tmp_path / f"in{n}", at=AT, family=family, data_format=fmt,
+                                                   container=container, **kwargs)
+    named = [a for a in archives.values() if a.username]
+    assert len(named) >= 8  # the archives that name their user go in one run
+    load_archives(new_pipeline(), [a.path for a in named])
+    db = tmp_path / "t.duckdb"
+    held = {t for (t,) in sql(db, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'tiktok'")}
+    for user, archive in archives.items():
+        if not archive.username:
+            continue
+        for table in DATA_TABLES:
+            n = sql(db, f"SELECT COUNT(*) FROM tiktok.{table} WHERE user_id = ?", user)[0][0] if table in held else 0
+            assert n == archive.expected.get(table, 0), (user, table)
+
+
 def test_older_archive_after_newer_adds_its_older_rows(tmp_path, dest):
     history = UserHistory("user_a", seed=1)
     newer = history.export(tmp_path / "in", at=AT, family="D")
