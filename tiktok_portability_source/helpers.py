@@ -282,6 +282,7 @@ def event_rows(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iter
             table = _step(tally, "repeats", table, unique.first_seen(table))
             tally.written += table.num_rows
             if state.archive_count > 1:  # no append hint then: gathered across the run's archives
+                sent += table.num_rows
                 yield from state.gathered(entity.table, table)
                 continue
             for batch in table.to_batches(max_chunksize=state.batch_rows):

@@ -34,7 +34,6 @@ from .layouts import SENTINELS, Column, Entity, norm_key
 Protect = Callable[[Entity, dict[str, pa.Array]], tuple[dict[str, pa.Array], dict[str, pa.Array]]]
 
 
-
 class BlockLedger(Protocol):
     """What a load knows of the blocks of big lists (``helpers.KnownBlocks``): called from the threads
     that read the blocks."""
