@@ -125,11 +125,8 @@ def tiktok_portability(
     def event_resource(entity: Entity) -> DltResource:
         @dlt.transformer(data_from=exports, name=entity.table, write_disposition=MERGE, **EVENT_KEY)
         def rows(archive: OpenedArchive) -> Iterator[Any]:
-            from .helpers import EndOfRun, event_rows
+            from .helpers import event_rows
 
-            if isinstance(archive, EndOfRun):
-                yield from load_state().end_of_run(entity.table)
-                return
             yield from event_rows(load_state(), entity, archive)
 
         return rows
@@ -141,11 +138,8 @@ def tiktok_portability(
                          columns={"snapshot_version": {"data_type": "bigint", "dedup_sort": "desc"},
                                   "deleted_account": {"data_type": "bool"}})
         def rows(archive: OpenedArchive) -> Iterator[Any]:
-            from .helpers import EndOfRun, snapshot_rows
+            from .helpers import snapshot_rows
 
-            if isinstance(archive, EndOfRun):
-                yield from load_state().end_of_run(entity.table)
-                return
             yield from snapshot_rows(load_state(), entity, archive)
 
         return rows
@@ -154,11 +148,8 @@ def tiktok_portability(
         """A table with one row (profile, counters) or one row per key (settings) per export."""
         @dlt.transformer(data_from=exports, name=entity.table, write_disposition=MERGE, primary_key="row_key")
         def rows(archive: OpenedArchive) -> Iterator[Any]:
-            from .helpers import EndOfRun, export_rows
+            from .helpers import export_rows
 
-            if isinstance(archive, EndOfRun):
-                yield from load_state().end_of_run(entity.table)
-                return
             yield from export_rows(load_state(), entity, archive)
 
         return rows

@@ -173,10 +173,14 @@ def wait_for_tables(state: LoadState, archive: OpenedArchive) -> Iterator[None]:
 
 def _per_archive(rows: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
     """A table resource's rows of one archive: an ``ArchiveError`` raised while reading them (a value
-    too large, say) names the archive too, and the end is noted for ``wait_for_tables``."""
+    too large, say) names the archive too, and the end is noted for ``wait_for_tables``. At
+    ``END_OF_RUN`` the resource hands over what it gathered instead."""
 
     @functools.wraps(rows)
-    def named(state: LoadState, entity: Entity, archive: OpenedArchive) -> Iterator[Any]:
+    def named(state: LoadState, entity: Entity, archive: OpenedArchive | EndOfRun) -> Iterator[Any]:
+        if isinstance(archive, EndOfRun):
+            yield from state.end_of_run(entity.table)
+            return
         try:
             yield from rows(state, entity, archive)
         except ArchiveError as exc:
